@@ -1,0 +1,5 @@
+import sys
+
+from emotrack.main import main
+
+sys.exit(main())

@@ -1,0 +1,336 @@
+"""The one audio front end: decode, resample, window and turn 5 s windows into model input.
+
+Every audio parameter is defined here, once. Training (``emotrack.offline``) and tracking
+(``emotrack.tracker``) both call :class:`FrontEnd`, so what the tracker computes is exactly
+what the model was trained on. A checkpoint stores ``AudioConfig.to_dict()``; the tracker
+refuses a model whose config differs from the one it would compute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+import torch.nn.functional as F
+import torchaudio
+
+from emotrack.models.errors import UserError
+
+SAMPLE_RATE = 16_000  # Hz, everything is resampled to this, mono
+N_FFT = 2048
+HOP_LENGTH = 512
+WIN_LENGTH = 2048
+N_MELS = 256
+F_MIN = 0.0
+F_MAX = 8_000.0  # Nyquist at 16 kHz
+TOP_DB = 80.0  # dynamic range kept below each window's peak
+WINDOW_SECONDS = 5.0  # one model input
+TRACK_HOP_SECONDS = 0.5  # tracker: a new window every hop
+TRAIN_WINDOWS_PER_CLIP = 6  # seed: 6 evenly spaced windows per 45 s clip
+IMAGE_SIZE = 224  # mel image resized to IMAGE_SIZE x IMAGE_SIZE
+IMAGE_CHANNELS = 3  # repeated to look like an RGB image to ImageNet backbones
+CNN_N_MELS = 64  # the small CNN's mel bands
+AST_N_MELS = 128  # AST's mel bins, 25 ms windows, 10 ms hop
+AST_N_FFT = 400
+AST_HOP_LENGTH = 160
+LOG_FLOOR = 1e-10  # power floor before log10
+NORM_EPS = 1e-5
+
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
+
+
+class AudioError(UserError):
+    """Audio that cannot be used; the message names the file, the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """What a model sees. ``representation`` is ``mel`` (log-mel image) or ``waveform``."""
+
+    representation: str = "mel"
+    sample_rate: int = SAMPLE_RATE
+    window_seconds: float = WINDOW_SECONDS
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    win_length: int = WIN_LENGTH
+    n_mels: int = N_MELS
+    f_min: float = F_MIN
+    f_max: float = F_MAX
+    top_db: float = TOP_DB
+    image_size: int | None = IMAGE_SIZE  # None keeps (n_mels, frames)
+    image_channels: int = IMAGE_CHANNELS
+
+    def __post_init__(self) -> None:
+        if self.representation not in ("mel", "waveform"):
+            raise ValueError(f"representation must be 'mel' or 'waveform', not {self.representation!r}")
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def n_frames(self) -> int:
+        """STFT frames in one window (centred STFT)."""
+        return self.window_samples // self.hop_length + 1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one window as the backbone receives it (no batch axis)."""
+        if self.representation == "waveform":
+            return (self.window_samples,)
+        if self.image_size is None:
+            return (self.image_channels, self.n_mels, self.n_frames)
+        return (self.image_channels, self.image_size, self.image_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AudioConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown audio parameters {sorted(unknown)}")
+        return cls(**data)
+
+    def key(self) -> str:
+        """Short stable hash: cache folders are keyed by it."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def differences(self, other: AudioConfig) -> list[str]:
+        """Human-readable list of parameters that differ (empty when equal)."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k}: {mine[k]!r} != {theirs[k]!r}" for k in mine if mine[k] != theirs[k]]
+
+
+MEL_IMAGE = AudioConfig()  # MambaVision (the seed)
+CNN_MEL = AudioConfig(n_mels=CNN_N_MELS, image_size=None, image_channels=1)
+AST_MEL = replace(
+    CNN_MEL, n_mels=AST_N_MELS, n_fft=AST_N_FFT, win_length=AST_N_FFT, hop_length=AST_HOP_LENGTH
+)
+WAVEFORM = AudioConfig(representation="waveform")
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def audio_info(path: str | Path) -> sf._SoundFileInfo:
+    """Header of an audio file, or AudioError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    try:
+        return sf.info(str(path))
+    except Exception as exc:  # soundfile raises several types for bad data
+        raise AudioError(
+            f"{path}: not readable audio ({_short(exc)}); use MP3, WAV, FLAC or OGG"
+        ) from None
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) or (frames,) -> (frames,) float32, channels averaged."""
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample mono float32 audio (soxr, high quality)."""
+    if rate == target:
+        return samples.astype(np.float32, copy=False)
+    return soxr.resample(samples, rate, target, quality="HQ").astype(np.float32, copy=False)
+
+
+class StreamResampler:
+    """Block-by-block resampler giving the same samples as :func:`resample` on the whole."""
+
+    def __init__(self, rate: int, target: int = SAMPLE_RATE) -> None:
+        self.rate, self.target = rate, target
+        self._stream = (
+            None if rate == target else soxr.ResampleStream(rate, target, 1, np.float32, "HQ")
+        )
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        block = to_mono(block)
+        if self._stream is None:
+            return block
+        return self._stream.resample_chunk(block, last=last)
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    offset_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+) -> np.ndarray:
+    """Decode any supported file to mono float32 at ``sample_rate``. NaN/inf become 0."""
+    info = audio_info(path)
+    start = int(offset_seconds * info.samplerate)
+    stop = None if duration_seconds is None else start + int(duration_seconds * info.samplerate)
+    try:
+        samples, rate = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{path}: decoding failed ({_short(exc)}); the file may be corrupt") from None
+    mono = np.nan_to_num(to_mono(samples), nan=0.0, posinf=0.0, neginf=0.0)
+    return resample(mono, rate, sample_rate)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------- windowing
+
+
+def window_starts(
+    n_samples: int,
+    config: AudioConfig = MEL_IMAGE,
+    hop_seconds: float | None = None,
+    count: int | None = None,
+) -> np.ndarray:
+    """Start samples of 5 s windows: ``count`` evenly spaced over the clip (training), or one
+    every ``hop_seconds`` (tracking). Audio shorter than a window gives one window at 0."""
+    if (hop_seconds is None) == (count is None):
+        raise ValueError("give exactly one of hop_seconds or count")
+    last = max(n_samples - config.window_samples, 0)
+    if count is not None:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        return np.linspace(0, last, count).round().astype(np.int64)
+    hop = int(round(hop_seconds * config.sample_rate))
+    if hop < 1:
+        raise ValueError("hop_seconds is too small")
+    return np.arange(0, last + 1, hop, dtype=np.int64)
+
+
+def frame_windows(
+    samples: np.ndarray, starts: np.ndarray, config: AudioConfig = MEL_IMAGE
+) -> np.ndarray:
+    """Cut (n_windows, window_samples) from mono audio; zero-pads past the end."""
+    width = config.window_samples
+    need = int(starts.max(initial=0)) + width
+    if len(samples) < need:
+        samples = np.pad(samples, (0, need - len(samples)))
+    index = starts[:, None] + np.arange(width)[None, :]
+    return samples[index].astype(np.float32, copy=False)
+
+
+# ---------------------------------------------------------------------------- features
+
+
+class FrontEnd(torch.nn.Module):
+    """Waveform windows (B, samples) -> model input (B, *config.input_shape).
+
+    Mel path: power mel spectrogram -> dB (floored ``top_db`` below each window's own peak)
+    -> standardised per window -> resized image, repeated over channels. Runs on whatever
+    device the module is on; silence and NaN give finite output.
+    """
+
+    def __init__(self, config: AudioConfig = MEL_IMAGE) -> None:
+        super().__init__()
+        self.config = config
+        self.mel = (
+            torchaudio.transforms.MelSpectrogram(
+                sample_rate=config.sample_rate,
+                n_fft=config.n_fft,
+                win_length=config.win_length,
+                hop_length=config.hop_length,
+                f_min=config.f_min,
+                f_max=config.f_max,
+                n_mels=config.n_mels,
+                power=2.0,
+                center=True,
+                pad_mode="reflect",
+                norm="slaney",
+                mel_scale="slaney",
+            )
+            if config.representation == "mel"
+            else None
+        )
+
+    @torch.no_grad()
+    def log_mel(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> standardised log-mel (B, n_mels, frames). This is what is cached."""
+        windows = torch.nan_to_num(windows.float(), nan=0.0, posinf=0.0, neginf=0.0)
+        power = self.mel(windows)
+        db = 10.0 * torch.log10(power.clamp_min(LOG_FLOOR))
+        peak = db.amax(dim=(-2, -1), keepdim=True)
+        db = torch.maximum(db, peak - self.config.top_db)
+        return _standardise(db, dims=(-2, -1))
+
+    def image(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, frames) -> (B, C, H, W): resize (if configured) and repeat channels."""
+        x = log_mel.unsqueeze(1)
+        size = self.config.image_size
+        if size is not None:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return x.expand(-1, self.config.image_channels, -1, -1)
+
+    def waveform(self, windows: torch.Tensor) -> torch.Tensor:
+        """Raw-audio models: zero-mean, unit-variance per window."""
+        windows = torch.nan_to_num(windows.float(), nan=0.0, posinf=0.0, neginf=0.0)
+        return _standardise(windows, dims=(-1,))
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        if self.config.representation == "waveform":
+            return self.waveform(windows)
+        return self.image(self.log_mel(windows))
+
+    def features(self, windows: torch.Tensor) -> torch.Tensor:
+        """What the cache stores: log-mel for mel models, the raw window for waveform models."""
+        if self.config.representation == "waveform":
+            return torch.nan_to_num(windows.float(), nan=0.0, posinf=0.0, neginf=0.0)
+        return self.log_mel(windows)
+
+    def from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Cached features -> model input (the rest of :meth:`forward`)."""
+        if self.config.representation == "waveform":
+            return self.waveform(features)
+        return self.image(features)
+
+
+def _standardise(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True, unbiased=False)
+    return (x - mean) / (std + NORM_EPS)
+
+
+def spec_augment(
+    log_mel: torch.Tensor,
+    generator: torch.Generator | None = None,
+    freq_masks: int = 2,
+    max_freq_width: int = 24,
+    time_masks: int = 2,
+    max_time_width: int = 20,
+) -> torch.Tensor:
+    """SpecAugment for training only: zero (the per-window mean) random mel bands and frames.
+
+    ``log_mel`` is (B, n_mels, frames); returns a new tensor, the input is left untouched.
+    """
+    out = log_mel.clone()
+    batch, n_mels, n_frames = out.shape
+    for axis, count, max_width, size in (
+        (1, freq_masks, max_freq_width, n_mels),
+        (2, time_masks, max_time_width, n_frames),
+    ):
+        for _ in range(count):
+            width = torch.randint(0, max_width + 1, (batch,), generator=generator)
+            start = (torch.rand(batch, generator=generator) * (size - width).clamp_min(1)).long()
+            positions = torch.arange(size)
+            mask = (positions[None] >= start[:, None]) & (positions[None] < (start + width)[:, None])
+            mask = mask.to(out.device)
+            if axis == 1:
+                out.masked_fill_(mask[:, :, None], 0.0)
+            else:
+                out.masked_fill_(mask[:, None, :], 0.0)
+    return out

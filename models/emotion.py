@@ -1,0 +1,207 @@
+"""Backbone + two heads = an emotion model; its checkpoint carries what it needs to be used.
+
+The model predicts, per window, valence and arousal as z-scores of DEAM's -1..1 scale
+(``LabelScale`` holds the train+val mean and std). ``to_deam`` maps them to DEAM's 1..9
+scale, the scale every result and every tracker output is reported on.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from emotrack.models.audio import AudioConfig
+from emotrack.models.errors import UserError
+
+CHECKPOINT_FORMAT = "emotrack-checkpoint/1"
+DEAM_SCALE = "deam-1-9"  # the only output scale the tracker accepts
+DIMENSIONS = ("valence", "arousal")
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LabelScale:
+    """z-score <-> DEAM scales. Static 1..9 maps to -1..1 by x1 = (x9 - 5) / 4."""
+
+    mean: tuple[float, float] = (0.0, 0.0)  # on the -1..1 scale, (valence, arousal)
+    std: tuple[float, float] = (1.0, 1.0)
+    output_scale: str = DEAM_SCALE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LabelScale:
+        return cls(tuple(data["mean"]), tuple(data["std"]), data.get("output_scale", DEAM_SCALE))
+
+
+def nine_to_unit(x: torch.Tensor | float) -> torch.Tensor | float:
+    """DEAM static 1..9 -> dynamic -1..1."""
+    return (x - 5.0) / 4.0
+
+
+def unit_to_nine(x: torch.Tensor | float) -> torch.Tensor | float:
+    """DEAM dynamic -1..1 -> static 1..9."""
+    return 5.0 + 4.0 * x
+
+
+class RegressionHead(nn.Sequential):
+    """features -> one value."""
+
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.2) -> None:
+        super().__init__(
+            nn.LayerNorm(in_dim),
+            nn.Dropout(dropout),
+            nn.Linear(in_dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model's architecture (not its weights)."""
+
+    backbone: str = "mamba_vision_S"
+    head_hidden: int = 256
+    dropout: float = 0.2
+    backbone_kwargs: dict = field(default_factory=dict)
+
+
+class EmotionModel(nn.Module):
+    """Model input (B, *audio.input_shape) -> (B, 2) z-scores (valence, arousal)."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        config: ModelConfig,
+        audio: AudioConfig,
+        labels: LabelScale | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.config = config
+        self.audio = audio
+        self.labels = labels or LabelScale()
+        dim = backbone.feature_dim
+        self.valence_head = RegressionHead(dim, config.head_hidden, config.dropout)
+        self.arousal_head = RegressionHead(dim, config.head_hidden, config.dropout)
+        self.register_buffer("label_mean", torch.tensor(self.labels.mean, dtype=torch.float32))
+        self.register_buffer("label_std", torch.tensor(self.labels.std, dtype=torch.float32))
+
+    def set_labels(self, labels: LabelScale) -> None:
+        self.labels = labels
+        self.label_mean.copy_(torch.tensor(labels.mean))
+        self.label_std.copy_(torch.tensor(labels.std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(x)
+        return torch.cat([self.valence_head(features), self.arousal_head(features)], dim=1)
+
+    def to_deam(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, 2) z-scores -> (B, 2) on DEAM's 1..9 scale."""
+        return unit_to_nine(z.float() * self.label_std + self.label_mean)
+
+
+class DeamOutput(nn.Module):
+    """Wraps a model so its output is already on the 1..9 scale (used for ONNX export)."""
+
+    def __init__(self, model: EmotionModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.to_deam(self.model(x))
+
+
+def build_model(
+    config: ModelConfig, labels: LabelScale | None = None, **backbone_options
+) -> EmotionModel:
+    """Build backbone and heads. ``backbone_options`` (pretrained, weights) are load-time only."""
+    from emotrack.models.backbones import audio_config_for, build_backbone
+
+    backbone = build_backbone(config.backbone, **config.backbone_kwargs, **backbone_options)
+    return EmotionModel(backbone, config, audio_config_for(config.backbone), labels)
+
+
+def checkpoint_dict(model: EmotionModel, **extra) -> dict:
+    """What a checkpoint file holds: architecture, audio parameters, label scale, weights."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model": asdict(model.config),
+        "audio": model.audio.to_dict(),
+        "labels": model.labels.to_dict(),
+        "state_dict": state,
+        **extra,
+    }
+
+
+def atomic_save(obj: object, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``:
+    a reader never sees a half-written file, and an interrupted save leaves the old one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load and check a checkpoint file (CPU tensors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint; pass a run folder or a .pt file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an emotrack checkpoint (expected {CHECKPOINT_FORMAT})")
+    return data
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder means its best checkpoint (``best.pt``, else ``last.pt``)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path}: run folder holds no best.pt or last.pt; train it first")
+    return path
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> EmotionModel:
+    """Rebuild a model from a run folder or checkpoint file, weights loaded, in eval mode."""
+    data = read_checkpoint(resolve_checkpoint(path))
+    config = ModelConfig(**data["model"])
+    model = build_model(config, LabelScale.from_dict(data["labels"]))
+    saved_audio = AudioConfig.from_dict(data["audio"])
+    if saved_audio != model.audio:
+        diff = "; ".join(saved_audio.differences(model.audio))
+        raise CheckpointError(
+            f"{path}: trained with audio parameters this version does not compute ({diff}); "
+            "retrain the model with this version of emotrack"
+        )
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit {config.backbone}: {exc}") from None
+    return model.to(map_location).eval()

@@ -1,0 +1,5 @@
+"""The one error type users see: a message naming the problem and the fix, no traceback."""
+
+
+class UserError(Exception):
+    """Bad input or an unusable environment. The CLI prints the message and exits 2."""
