@@ -14,7 +14,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # subcommand -> (module that owns it, one-line help). Each module has add_arguments(parser)
 # and run(args) -> exit code; modules are imported lazily so `--help` stays fast.
 SUBCOMMANDS = {
-    "file": ("emotrack.tracker.commands:file", "track audio files (TUI, or headless with --no-tui)"),
+    "file": (
+        "emotrack.tracker.commands:file",
+        "track audio files (TUI, or headless with --no-tui)",
+    ),
     "live": ("emotrack.tracker.commands:live", "track the microphone in real time"),
     "audit": ("emotrack.offline.audit", "check a DEAM folder: labels, audio, agreement"),
     "demo": ("emotrack.demo", "generate data, train a small model, track a song (no download)"),
@@ -35,7 +38,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emotrack",
         description="Real-time music emotion (valence/arousal) tracking.",
-        epilog="Run `emotrack COMMAND --help` for a command's options. Train with `emotrack-train`.",
+        epilog="`emotrack COMMAND --help` shows a command's options. Train with `emotrack-train`.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = next((a for a in argv if a in SUBCOMMANDS), None)

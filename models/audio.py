@@ -68,7 +68,9 @@ class AudioConfig:
 
     def __post_init__(self) -> None:
         if self.representation not in ("mel", "waveform"):
-            raise ValueError(f"representation must be 'mel' or 'waveform', not {self.representation!r}")
+            raise ValueError(
+                f"representation must be 'mel' or 'waveform', not {self.representation!r}"
+            )
 
     @property
     def window_samples(self) -> int:
@@ -179,7 +181,9 @@ def load_audio(
     try:
         samples, rate = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{path}: decoding failed ({_short(exc)}); the file may be corrupt") from None
+        raise AudioError(
+            f"{path}: decoding failed ({_short(exc)}); the file may be corrupt"
+        ) from None
     mono = np.nan_to_num(to_mono(samples), nan=0.0, posinf=0.0, neginf=0.0)
     return resample(mono, rate, sample_rate)
 
@@ -327,7 +331,9 @@ def spec_augment(
             width = torch.randint(0, max_width + 1, (batch,), generator=generator)
             start = (torch.rand(batch, generator=generator) * (size - width).clamp_min(1)).long()
             positions = torch.arange(size)
-            mask = (positions[None] >= start[:, None]) & (positions[None] < (start + width)[:, None])
+            mask = (positions[None] >= start[:, None]) & (
+                positions[None] < (start + width)[:, None]
+            )
             mask = mask.to(out.device)
             if axis == 1:
                 out.masked_fill_(mask[:, :, None], 0.0)
