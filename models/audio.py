@@ -130,8 +130,9 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
         raise AudioError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder, not an audio file")
-    try:
-        return sf.info(str(path))
+    try:  # a file object: libsndfile would take a macOS `._name` beside it for a resource fork
+        with open(path, "rb") as handle:
+            return sf.info(handle)
     except Exception as exc:  # soundfile raises several types for bad data
         raise AudioError(
             f"{path}: not readable audio ({_short(exc)}); use MP3, WAV, FLAC or OGG"
@@ -179,7 +180,10 @@ def load_audio(
     start = int(offset_seconds * info.samplerate)
     stop = None if duration_seconds is None else start + int(duration_seconds * info.samplerate)
     try:
-        samples, rate = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+        with open(path, "rb") as handle:
+            samples, rate = sf.read(
+                handle, start=start, stop=stop, dtype="float32", always_2d=True
+            )
     except Exception as exc:
         raise AudioError(
             f"{path}: decoding failed ({_short(exc)}); the file may be corrupt"

@@ -187,3 +187,10 @@ def test_gpu_front_end_gives_the_cpu_numbers(config):
     cpu = FrontEnd(config)(windows)
     gpu = FrontEnd(config).cuda()(windows.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, atol=2e-3, rtol=1e-3)
+
+
+def test_macos_resource_fork_beside_the_file_is_ignored(tmp_path):
+    sf.write(tmp_path / "3.mp3", tone(440, 1.0, 44_100), 44_100, format="MP3")
+    (tmp_path / "._3.mp3").write_bytes(b"\x00\x05\x16\x07" + bytes(200))  # AppleDouble junk
+    assert audio.audio_info(tmp_path / "3.mp3").samplerate == 44_100
+    assert len(load_audio(tmp_path / "3.mp3")) > 15_000
