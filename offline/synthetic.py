@@ -1,0 +1,499 @@
+"""A small synthetic DEAM: the real files, layout and quirks, with emotion you can hear.
+
+:func:`generate_deam` writes a folder laid out like the Kaggle copy of DEAM: static CSVs (spaces
+after the header's commas, CRLF, the 2015 file's 13 columns with the ``valence_ max_mean``
+typo), wide dynamic CSVs (``song_id,sample_15000ms,...`` at 2 Hz, empty cells past a song's
+end) and MP3 audio (22.05 or 44.1 kHz, mono and some stereo). Each song follows smooth latent
+valence/arousal curves and its music is a fixed function of them (:mod:`synth_music`): the
+dynamic files hold the curves, the static means are ``5 + 4 * mean(curve) + rater noise``.
+:class:`Faults` plants problems a loader must report; ``synthetic.json`` at the root records the
+parameters, the planted faults and every song's curves and cues (the ground truth).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, fields
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from emotrack.models.errors import UserError
+from emotrack.offline.atomic import write_atomic
+from emotrack.offline.synth_music import CONTROL_RATE, CUES, Drift, clip_mean, cue_summary, render
+
+try:  # LAME through lameenc encodes about 5x faster than libsndfile's LAME
+    import lameenc
+except ImportError:  # pragma: no cover - depends on the environment
+    lameenc = None
+
+VERSION = 1
+MANIFEST = "synthetic.json"
+ANNOTATIONS = Path("DEAM_Annotations/annotations/annotations averaged per song")
+STATIC_DIR = ANNOTATIONS / "song_level"
+DYNAMIC_DIR = ANNOTATIONS / "dynamic (per second annotations)"
+AUDIO_DIR = Path("DEAM_audio/MEMD_audio")
+STATIC_FILE = "static_annotations_averaged_songs_1_2000.csv"
+STATIC_2015_FILE = "static_annotations_averaged_songs_2000_2058.csv"
+STATIC_HEADER = ("song_id", "valence_mean", "valence_std", "arousal_mean", "arousal_std")
+STATIC_2015_HEADER = (
+    "song_id", "valence_mean", "valence_std", "valence_ max_mean", "valence_max_std",
+    "valence_min_mean", "valence_min_std", "arousal_mean", "arousal_std", "arousal_max_mean",
+    "arousal_max_std", "arousal_min_mean", "arousal_min_std",
+)  # fmt: skip
+DYNAMIC_START = 15.0  # s, the first annotated moment
+DYNAMIC_STEP = 0.5  # s (2 Hz)
+YEAR_RANGES = {2013: (2, 1000), 2014: (1001, 2000), 2015: (2001, 2058)}
+SHARE_2013 = 744 / 1744  # of the 45 s excerpts, as in DEAM
+FULL_SONG_FACTOR = (2.0, 4.0)  # a 2015 full song lasts this many clip lengths
+SAMPLE_RATES = (22_050, 44_100)
+VARIANT_SHARE = 0.15  # of the audio files: stereo; and (independently) 44.1 kHz
+SHORT_SECONDS = 3.0  # a planted too-short clip, under one 5 s model window
+TRUNCATED_BYTES = 160  # a planted truncated MP3 keeps this much: not even a header
+BITRATES = {(22_050, 1): 64, (44_100, 1): 64, (22_050, 2): 96, (44_100, 2): 128}  # kbps
+CENTRE_LIMIT = 0.85  # latent centres spread evenly over -0.85..0.85 on both axes
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Problems to plant, each on different songs (counts of songs).
+
+    missing_audio: labelled songs with no MP3. unlabelled_audio: extra MP3s in no label file.
+    malformed_rows: static rows broken, alternately too few fields and a value that is not a
+    number. corrupt_audio: MP3s nothing can read, alternately random bytes and a file cut to
+    its first bytes. short_audio: MP3s of 3 s (under one model window) although labelled for
+    the whole clip. swapped_year: that year's static valence and arousal columns are swapped,
+    so they disagree with its dynamic curves. dynamic_gaps: songs with empty cells (valence)
+    and ``NaN`` cells (arousal) inside their dynamic rows.
+    """
+
+    missing_audio: int = 0
+    unlabelled_audio: int = 0
+    malformed_rows: int = 0
+    corrupt_audio: int = 0
+    short_audio: int = 0
+    swapped_year: int | None = None
+    dynamic_gaps: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "swapped_year" and (not isinstance(value, int) or value < 0):
+                raise UserError(f"Faults.{f.name} must be a count >= 0, not {value!r}")
+        if self.swapped_year is not None and self.swapped_year not in YEAR_RANGES:
+            raise UserError(
+                f"Faults.swapped_year must be one of {sorted(YEAR_RANGES)} or None, "
+                f"not {self.swapped_year!r}"
+            )
+
+
+@dataclass(frozen=True)
+class SongPlan:
+    """Everything needed to write one song. ``audio`` is ok, missing, garbage, truncated or
+    short; ``labelled`` is False for planted unlabelled audio."""
+
+    song_id: int
+    duration: float
+    sample_rate: int
+    channels: int
+    valence: Drift
+    arousal: Drift
+    seed: int
+    labelled: bool = True
+    audio: str = "ok"
+
+
+def generate_deam(
+    out_dir: Path,
+    n_songs: int = 40,
+    seed: int = 0,
+    clip_seconds: float = 45.0,
+    faults: Faults | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    *,
+    full_songs: int = 0,
+    label_noise: float = 0.15,
+) -> Path:
+    """Write a synthetic DEAM of ``n_songs`` labelled songs into ``out_dir`` and return it.
+
+    ``full_songs`` of them are 2015 full songs (ids 2001..; 2 to 4 clips long, own static file);
+    the rest are ``clip_seconds`` excerpts with 2013 and 2014 ids. ``label_noise`` is the rater
+    noise (std, 1..9 scale) on the static means. ``workers`` processes render the audio (None:
+    one per CPU core, 1: in this process). The same arguments always give the same label files.
+    A folder already holding this exact set is returned as is; one holding an older synthetic
+    set is replaced; any other non-empty folder is refused.
+    """
+    faults = faults or Faults()
+    out_dir = Path(out_dir).expanduser()
+    parameters = _check_arguments(n_songs, seed, clip_seconds, full_songs, label_noise, faults)
+    if _prepare_folder(out_dir, parameters):
+        return out_dir
+    plans, planted = _plan(parameters, faults)
+    static_rows, dynamic_rows, planted_rows = _labels(plans, planted, parameters)
+    planted.update(planted_rows)
+    for name, rows in static_rows.items():
+        header = STATIC_HEADER if name == STATIC_FILE else STATIC_2015_HEADER
+        write_atomic(out_dir / STATIC_DIR / name, _csv(", ".join(header), rows, "\r\n"))
+    for dimension, (header, rows) in dynamic_rows.items():
+        write_atomic(out_dir / DYNAMIC_DIR / f"{dimension}.csv", _csv(header, rows, "\n"))
+    _write_audio([p for p in plans if p.audio != "missing"], out_dir, progress, workers)
+    manifest = _manifest(parameters, plans, planted, static_rows)
+    write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return out_dir
+
+
+def load_manifest(root: Path) -> dict:
+    """The ground truth ``generate_deam`` wrote (``synthetic.json``)."""
+    path = Path(root) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the synthetic manifest ({exc}); regenerate") from None
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def _check_arguments(n_songs, seed, clip_seconds, full_songs, label_noise, faults) -> dict:
+    if not isinstance(n_songs, int) or n_songs < 1:
+        raise UserError(f"n_songs must be a whole number >= 1, not {n_songs!r}")
+    if not DYNAMIC_START + DYNAMIC_STEP <= clip_seconds <= 600:
+        raise UserError(
+            f"clip_seconds must be {DYNAMIC_START + DYNAMIC_STEP:g}..600 (dynamic labels start "
+            f"at {DYNAMIC_START:g} s), not {clip_seconds!r}"
+        )
+    last_2015 = YEAR_RANGES[2015][1] - YEAR_RANGES[2015][0] + 1
+    if not 0 <= full_songs <= min(n_songs, last_2015):
+        raise UserError(f"full_songs must be 0..{min(n_songs, last_2015)}, not {full_songs!r}")
+    if not 0 <= label_noise <= 2:
+        raise UserError(f"label_noise must be 0..2 (std on the 1..9 scale), not {label_noise!r}")
+    clips = n_songs - full_songs
+    year = faults.swapped_year
+    if year is not None and not _year_counts(n_songs, full_songs)[year]:
+        raise UserError(
+            f"Faults.swapped_year={year} but no song of that year is generated; pick a year "
+            "with songs (2015 needs full_songs > 0)"
+        )
+    needed = (
+        faults.missing_audio
+        + faults.malformed_rows
+        + faults.corrupt_audio
+        + faults.short_audio
+        + faults.dynamic_gaps
+    )
+    if needed > clips:
+        raise UserError(
+            f"the faults need {needed} different excerpts but only {clips} are generated; "
+            "raise n_songs or plant fewer faults"
+        )
+    free = YEAR_RANGES[2014][1] - YEAR_RANGES[2013][0] + 1 - clips
+    if faults.unlabelled_audio > free:
+        raise UserError(f"unlabelled_audio must be at most {free} (free song ids)")
+    return {
+        "version": VERSION,
+        "n_songs": n_songs,
+        "seed": seed,
+        "clip_seconds": float(clip_seconds),
+        "full_songs": full_songs,
+        "label_noise": float(label_noise),
+        "faults": asdict(faults),
+    }
+
+
+def _year_counts(n_songs: int, full_songs: int) -> dict[int, int]:
+    """Songs per year: excerpts split between 2013 and 2014 as in DEAM, full songs are 2015."""
+    clips = n_songs - full_songs
+    return {
+        2013: round(clips * SHARE_2013),
+        2014: clips - round(clips * SHARE_2013),
+        2015: full_songs,
+    }
+
+
+def _prepare_folder(out_dir: Path, parameters: dict) -> bool:
+    """True when ``out_dir`` already holds this exact set; otherwise leave it ready to write."""
+    manifest = out_dir / MANIFEST
+    if manifest.is_file():
+        try:
+            previous = json.loads(manifest.read_text())
+        except ValueError:
+            previous = {}
+        if previous.get("complete") and previous.get("parameters") == parameters:
+            return True
+        for part in (ANNOTATIONS.parts[0], AUDIO_DIR.parts[0]):
+            shutil.rmtree(out_dir / part, ignore_errors=True)
+    elif out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UserError(
+            f"{out_dir}: not empty and not a synthetic DEAM (no {MANIFEST}); "
+            "give a new or empty folder"
+        )
+    marker = {"complete": False, "parameters": parameters}
+    write_atomic(manifest, json.dumps(marker) + "\n")
+    return False
+
+
+def _spread(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` values covering -CENTRE_LIMIT..CENTRE_LIMIT evenly (one per stratum, shuffled)."""
+    return CENTRE_LIMIT * (2.0 * (rng.permutation(n) + rng.random(n)) / n - 1.0)
+
+
+def _plan(parameters: dict, faults: Faults) -> tuple[list[SongPlan], dict]:
+    rng = np.random.default_rng(parameters["seed"])
+    clip = parameters["clip_seconds"]
+    counts = _year_counts(parameters["n_songs"], parameters["full_songs"])
+    clips = []
+    for year in (2013, 2014):
+        lo, hi = YEAR_RANGES[year]
+        clips += rng.choice(np.arange(lo, hi + 1), counts[year], replace=False).tolist()
+    clips.sort()
+    full = list(range(2001, 2001 + counts[2015]))
+    unused = np.setdiff1d(np.arange(2, 2001), clips)
+    extra = sorted(int(i) for i in rng.choice(unused, faults.unlabelled_audio, replace=False))
+
+    order = [int(i) for i in rng.permutation(clips)]
+    picked: dict[str, list[int]] = {}
+    for name in ("missing_audio", "corrupt_audio", "short_audio", "malformed_rows"):
+        count = getattr(faults, name)
+        picked[name], order = sorted(order[:count]), order[count:]
+    picked["dynamic_gaps"] = sorted(order[: faults.dynamic_gaps])
+    audio_state = {i: "missing" for i in picked["missing_audio"]}
+    for k, song_id in enumerate(picked["corrupt_audio"]):
+        audio_state[song_id] = ("garbage", "truncated")[k % 2]
+    audio_state.update({i: "short" for i in picked["short_audio"]})
+
+    all_ids = clips + full + extra
+    with_audio = [i for i in all_ids if audio_state.get(i, "ok") != "missing"]
+    n_variant = max(1, int(round(VARIANT_SHARE * len(with_audio))))
+    stereo = set(rng.permutation(with_audio)[:n_variant].tolist())
+    fast = set(rng.permutation(with_audio)[:n_variant].tolist())
+    valence_centres, arousal_centres = _spread(rng, len(all_ids)), _spread(rng, len(all_ids))
+    plans = []
+    for k, song_id in enumerate(all_ids):
+        duration = clip * rng.uniform(*FULL_SONG_FACTOR) if song_id > 2000 else clip
+        plans.append(
+            SongPlan(
+                song_id=song_id,
+                duration=round(float(duration), 3),
+                sample_rate=SAMPLE_RATES[song_id in fast],
+                channels=2 if song_id in stereo else 1,
+                valence=Drift.draw(rng, valence_centres[k]),
+                arousal=Drift.draw(rng, arousal_centres[k]),
+                seed=int(rng.integers(2**31)),
+                labelled=song_id not in extra,
+                audio=audio_state.get(song_id, "ok"),
+            )
+        )
+    plans.sort(key=lambda p: p.song_id)
+    planted = {
+        "missing_audio": picked["missing_audio"],
+        "unlabelled_audio": extra,
+        "corrupt_audio": [{"song_id": i, "kind": audio_state[i]} for i in picked["corrupt_audio"]],
+        "short_audio": picked["short_audio"],
+        "malformed_rows": picked["malformed_rows"],
+        "swapped_year": faults.swapped_year,
+        "swapped_ids": sorted(
+            p.song_id for p in plans if p.labelled and _year(p.song_id) == faults.swapped_year
+        ),
+        "dynamic_gaps": picked["dynamic_gaps"],
+    }
+    return plans, planted
+
+
+def _year(song_id: int) -> int:
+    return next(year for year, (lo, hi) in YEAR_RANGES.items() if lo <= song_id <= hi)
+
+
+# ---------------------------------------------------------------------------- label files
+
+
+def _nine(unit: float, noise: float) -> float:
+    """-1..1 -> the 1..9 scale with rater noise, as DEAM prints means (one decimal)."""
+    return float(np.clip(round(5.0 + 4.0 * unit + noise, 1), 1.0, 9.0))
+
+
+def _g(x: float) -> str:
+    """A number the way the 2013-2014 file prints it: ``3``, ``3.1``, ``0.94``."""
+    return f"{x:g}"
+
+
+def _stats(curve: np.ndarray) -> tuple[float, float, float]:
+    """(mean, max, min) of a latent curve: what the static means, maxima and minima rate."""
+    return float(curve.mean()), float(curve.max()), float(curve.min())
+
+
+def _dynamic_times(duration: float) -> np.ndarray:
+    count = int(np.ceil((duration - DYNAMIC_START) / DYNAMIC_STEP - 1e-9))
+    return DYNAMIC_START + DYNAMIC_STEP * np.arange(max(count, 0))
+
+
+def _labels(plans: list[SongPlan], planted: dict, parameters: dict):
+    """Rows of the static files (by file name), the dynamic files (header, rows) and where
+    the malformed rows and dynamic gaps went."""
+    noise_std = parameters["label_noise"]
+    static: dict[str, list[str]] = {STATIC_FILE: [], STATIC_2015_FILE: []}
+    curves: dict[str, list[tuple[int, list[str]]]] = {"valence": [], "arousal": []}
+    malformed, where = planted["malformed_rows"], {"malformed_rows": [], "dynamic_gaps": []}
+    for plan in (p for p in plans if p.labelled):
+        rng = np.random.default_rng([parameters["seed"], plan.song_id, 1])
+        stats = {}
+        for dimension in ("valence", "arousal"):
+            drift = getattr(plan, dimension)
+            grid = drift(np.arange(0.0, plan.duration, 1.0 / CONTROL_RATE))
+            noise = rng.normal(0.0, noise_std, 3)
+            spread = np.round(rng.uniform((0.9, 0.5, 0.5), (2.1, 1.5, 1.5)), 2)
+            means = [_nine(float(x), e) for x, e in zip(_stats(grid), noise, strict=True)]
+            stats[dimension] = [float(x) for pair in zip(means, spread, strict=True) for x in pair]
+        if plan.song_id in planted["swapped_ids"]:
+            stats = {"valence": stats["arousal"], "arousal": stats["valence"]}
+        v, a = stats["valence"], stats["arousal"]
+        if plan.song_id > 2000:
+            cells = [str(plan.song_id)] + [
+                f"{x:.1f}" if k % 2 == 0 else _g(x) for k, x in enumerate(v + a)
+            ]
+            static[STATIC_2015_FILE].append(",".join(cells))
+        else:
+            cells = [str(plan.song_id), _g(v[0]), _g(v[1]), _g(a[0]), _g(a[1])]
+            if plan.song_id in malformed:
+                kind = ("too_few_fields", "not_a_number")[malformed.index(plan.song_id) % 2]
+                cells = cells[:-1] if kind == "too_few_fields" else [*cells[:1], "five", *cells[2:]]
+                line = len(static[STATIC_FILE]) + 2  # the header is line 1
+                where["malformed_rows"].append(
+                    {"song_id": plan.song_id, "kind": kind, "file": STATIC_FILE, "line": line}
+                )
+            static[STATIC_FILE].append(",".join(cells))
+        times = _dynamic_times(plan.duration)
+        holes = []
+        if plan.song_id in planted["dynamic_gaps"]:
+            holes = _gap_frames(plan.song_id, len(times))
+            where["dynamic_gaps"].append(
+                {"song_id": plan.song_id, "times": [float(times[k]) for k in holes]}
+            )
+        for dimension, blank in (("valence", ""), ("arousal", "NaN")):
+            values = getattr(plan, dimension)(times)
+            row = [blank if k in holes else f"{x:.4f}" for k, x in enumerate(values)]
+            curves[dimension].append((plan.song_id, row))
+    width = max((len(row) for _, row in curves["valence"]), default=0)
+    times = DYNAMIC_START + DYNAMIC_STEP * np.arange(width)
+    header = ",".join(["song_id"] + [f"sample_{int(round(t * 1000))}ms" for t in times])
+    dynamic = {
+        d: (header, [",".join([str(i)] + row + [""] * (width - len(row))) for i, row in rows])
+        for d, rows in curves.items()
+    }
+    return {name: rows for name, rows in static.items() if rows}, dynamic, where
+
+
+def _gap_frames(song_id: int, n_frames: int) -> list[int]:
+    """Frames blanked in a planted gap: a run of 3 inside the row (never the first or last)."""
+    if n_frames < 5:
+        return [n_frames // 2]
+    start = 1 + song_id % (n_frames - 4)
+    return [start, start + 1, start + 2]
+
+
+def _csv(header: str, rows: list[str], newline: str) -> bytes:
+    return newline.join([header, *rows, ""]).encode("ascii")
+
+
+# ---------------------------------------------------------------------------- audio
+
+
+def _write_audio(plans: list[SongPlan], out_dir: Path, progress: bool, workers: int | None):
+    folder = out_dir / AUDIO_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = sorted(plans, key=lambda p: -p.duration)  # longest first balances the workers
+    workers = min(os.cpu_count() or 1, len(jobs)) if workers is None else min(workers, len(jobs))
+    bar = tqdm(
+        total=len(jobs),
+        desc="synthesising songs",
+        unit="song",
+        file=sys.stderr,
+        disable=not progress,
+    )
+    with bar:
+        if workers <= 1:
+            for plan in jobs:
+                _write_song(plan, folder)
+                bar.update()
+            return
+        # fork: workers start at once (a spawned one re-imports the caller's modules)
+        context = get_context("fork" if sys.platform == "linux" else "spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+        try:
+            for future in as_completed([pool.submit(_write_song, p, folder) for p in jobs]):
+                future.result()
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_song(plan: SongPlan, folder: Path) -> Path:
+    """Render, encode and (atomically) write one song's MP3, with its planted fault if any."""
+    path = Path(folder) / f"{plan.song_id}.mp3"
+    rng = np.random.default_rng(plan.seed)
+    if plan.audio == "garbage":
+        return write_atomic(path, rng.integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    duration = SHORT_SECONDS if plan.audio == "short" else plan.duration
+    samples = render(plan.valence, plan.arousal, duration, plan.sample_rate, plan.channels, rng)
+    data = _encode_mp3(samples, plan.sample_rate)
+    return write_atomic(path, data[:TRUNCATED_BYTES] if plan.audio == "truncated" else data)
+
+
+def _encode_mp3(samples: np.ndarray, sample_rate: int) -> bytes:
+    """(frames, channels) float32 -> MP3 bytes (constant bit rate when lameenc is there)."""
+    channels = samples.shape[1]
+    if lameenc is None:
+        buffer = io.BytesIO()
+        sf.write(buffer, samples, sample_rate, format="MP3")
+        return buffer.getvalue()
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(BITRATES[(sample_rate, channels)])
+    encoder.set_in_sample_rate(sample_rate)
+    encoder.set_channels(channels)
+    encoder.set_quality(7)  # fast; the cues are coarse
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+    return bytes(encoder.encode(pcm) + encoder.flush())
+
+
+# ---------------------------------------------------------------------------- manifest
+
+
+def _manifest(parameters: dict, plans: list[SongPlan], planted: dict, static_rows) -> dict:
+    songs = {}
+    for plan in plans:
+        grid = np.arange(0.0, plan.duration, 1.0 / CONTROL_RATE)
+        songs[str(plan.song_id)] = {
+            "year": _year(plan.song_id),
+            "duration": plan.duration,
+            "audio_seconds": SHORT_SECONDS if plan.audio == "short" else plan.duration,
+            "sample_rate": plan.sample_rate,
+            "channels": plan.channels,
+            "audio": plan.audio,
+            "labelled": plan.labelled,
+            "valence_clip_mean": clip_mean(plan.valence, plan.duration),
+            "arousal_clip_mean": clip_mean(plan.arousal, plan.duration),
+            "valence": plan.valence.to_dict(),
+            "arousal": plan.arousal.to_dict(),
+            "cues": cue_summary(plan.valence(grid), plan.arousal(grid)),
+        }
+    return {
+        "complete": True,
+        "parameters": parameters,
+        "encoder": "lameenc" if lameenc is not None else "libsndfile",
+        "layout": {
+            "static": [str(STATIC_DIR / name) for name in static_rows],
+            "dynamic": [str(DYNAMIC_DIR / f"{d}.csv") for d in ("valence", "arousal")],
+            "audio": str(AUDIO_DIR),
+        },
+        "planted": planted,
+        "cue_mapping": CUES,
+        "songs": songs,
+    }
