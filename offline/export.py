@@ -1,0 +1,208 @@
+"""`emotrack export RUN --onnx`: a trained run as an ONNX model the tracker can run.
+
+The exported graph is the model with its output mapped to 1..9 (``DeamOutput``): input
+``(batch, *audio.input_shape)`` (what ``FrontEnd`` computes), dynamic batch axis, output
+``(batch, 2)`` (valence, arousal). Its metadata_props carry the audio parameters, label scale,
+backbone and format version (``emotrack.models.onnx_meta``). Before the file is written,
+ONNX Runtime (CPU) is checked against PyTorch on random input; a mismatch writes nothing and
+exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emotrack.models.emotion import DeamOutput, EmotionModel, load_model
+from emotrack.models.errors import UserError
+from emotrack.models.onnx_meta import INPUT_NAME, OUTPUT_NAME, metadata_for
+from emotrack.offline.atomic import write_atomic
+
+DEFAULT_OPSET = 17
+MIN_OPSET, MAX_OPSET = 14, 20  # the TorchScript exporter's range that suits these models
+TOLERANCE = 1e-3  # max abs difference ONNX vs PyTorch, on the 1..9 scale
+EXPORT_BATCH, CHECK_BATCH = 2, 3  # traced with one batch size, checked with another
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+class ExportFailed(Exception):
+    """The exporter or ONNX Runtime could not handle the model (exit 1, not bad input)."""
+
+
+@dataclass
+class ExportResult:
+    path: Path  # where the model was (or would have been) written
+    max_abs_diff: float  # ONNX Runtime vs PyTorch on random input, 1..9 scale
+    tolerance: float
+    size_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.max_abs_diff <= self.tolerance)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(  # dest is not "run": the dispatcher stores this module's run there
+        "run_path",
+        metavar="RUN",
+        type=Path,
+        help="run folder (its best.pt, else last.pt) or a .pt checkpoint file",
+    )
+    parser.add_argument("--onnx", action="store_true", help="export to ONNX (the only format)")
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        type=Path,
+        help="ONNX file to write (default: RUN/model.onnx, or CHECKPOINT.onnx beside a .pt file)",
+    )
+    parser.add_argument(
+        "--opset",
+        metavar="N",
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.onnx:
+        raise UserError("nothing to export: add --onnx (the only export format)")
+    try:
+        result = export_onnx(args.run_path, args.out, args.opset)
+    except ExportFailed as exc:
+        print(f"emotrack export: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    verdict = "ok" if result.ok else "FAILED"
+    print(
+        f"ONNX Runtime vs PyTorch on random input (batch {CHECK_BATCH}): max abs diff "
+        f"{result.max_abs_diff:.2e} on the 1..9 scale (tolerance {result.tolerance:.0e}): "
+        f"{verdict}",
+        file=sys.stderr,
+    )
+    if not result.ok:
+        print(
+            f"{result.path}: not written, the exported graph does not reproduce the model; "
+            "try another --opset, or report the backbone and versions",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB)", file=sys.stderr)
+    return EXIT_OK
+
+
+def default_output(run: Path) -> Path:
+    return run / "model.onnx" if run.is_dir() else run.with_suffix(".onnx")
+
+
+def export_onnx(
+    run: str | Path,
+    out: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    tolerance: float | None = None,
+) -> ExportResult:
+    """Export, check against PyTorch (``tolerance`` default :data:`TOLERANCE`), and write
+    ``out`` atomically only when the check passes."""
+    tolerance = TOLERANCE if tolerance is None else tolerance
+    run = Path(run)
+    if not run.exists():
+        raise UserError(f"{run}: no such run folder or checkpoint; pass a training run folder")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UserError(f"--opset {opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
+    out = Path(out) if out is not None else default_output(run)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'model.onnx'}")
+    _check_writable(out)
+    model = load_model(run, map_location="cpu")
+    print(
+        f"exporting {run} (backbone {model.config.backbone}, input "
+        f"(batch, {', '.join(map(str, model.audio.input_shape))}), opset {opset})",
+        file=sys.stderr,
+    )
+    data = to_onnx_bytes(model, opset)
+    diff = check_against_torch(model, data)
+    result = ExportResult(out, diff, tolerance, len(data))
+    if result.ok:
+        try:
+            write_atomic(out, data)
+        except OSError as exc:
+            raise UserError(f"{out}: cannot write ({exc.strerror}); choose another --out") from None
+    return result
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before the slow export when ``out`` cannot be written."""
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UserError(f"{out}: cannot write into {folder}; choose another --out")
+
+
+def to_onnx_bytes(model: EmotionModel, opset: int = DEFAULT_OPSET) -> bytes:
+    """The serialized ONNX model (1..9 output, dynamic batch, emotrack metadata)."""
+    import onnx
+
+    wrapper = DeamOutput(model).eval()
+    example = torch.randn(EXPORT_BATCH, *model.audio.input_shape)
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation/tracer notes
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                buffer,
+                dynamo=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+            )
+        proto = onnx.load_from_string(buffer.getvalue())
+        for key, value in metadata_for(model).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.checker.check_model(proto)
+    except Exception as exc:
+        raise ExportFailed(
+            f"backbone {model.config.backbone} did not export at opset {opset}: {_short(exc)}"
+        ) from exc
+    return proto.SerializeToString()
+
+
+def check_against_torch(model: EmotionModel, data: bytes, seed: int = 0) -> float:
+    """Max abs difference between ONNX Runtime (CPU) and PyTorch outputs on 1..9, on random
+    standard-normal input (what the standardised front end produces) of ``CHECK_BATCH``."""
+    import onnxruntime as ort
+
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(CHECK_BATCH, *model.audio.input_shape, generator=generator)
+    with torch.no_grad():
+        expected = DeamOutput(model).eval()(x).numpy()
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # failures are reported once, by the exception below
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+    except Exception as exc:
+        raise ExportFailed(
+            f"ONNX Runtime cannot run the exported model at batch {CHECK_BATCH} (traced at "
+            f"batch {EXPORT_BATCH}; a size fixed while tracing shows up here): {_short(exc)}"
+        ) from exc
+    if got.shape != expected.shape or not np.isfinite(got).all():
+        return float("inf")
+    return float(np.max(np.abs(got - expected)))
+
+
+def _short(exc: Exception) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]
