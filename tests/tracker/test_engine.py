@@ -1,0 +1,128 @@
+"""Engine: PyTorch and ONNX Runtime agree, outputs are on 1..9, and models computed with
+other audio parameters are refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from emotrack.models.audio import SAMPLE_RATE, frame_windows, load_audio, window_starts
+from emotrack.models.emotion import read_checkpoint
+from emotrack.models.errors import UserError
+from emotrack.models.onnx_meta import KEY_AUDIO
+from emotrack.tracker.engine import Engine
+
+
+def windows(count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(5 * SAMPLE_RATE) / SAMPLE_RATE
+    tones = [
+        np.sin(2 * np.pi * rng.uniform(100, 2000) * t) * rng.uniform(0.05, 0.8)
+        for _ in range(count)
+    ]
+    noise = rng.normal(0, 0.05, (count, len(t)))
+    return (np.array(tones) + noise).astype(np.float32)
+
+
+def test_torch_and_onnx_agree_on_the_cnn(torch_engine, onnx_engine):
+    x = windows(5)
+    expected = torch_engine.predict(x)
+    got = onnx_engine.predict(x)
+    assert got.shape == expected.shape == (5, 2)
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    assert np.ptp(expected, axis=0).min() > 1e-4  # the windows give different values
+    assert torch_engine.backend == "torch" and onnx_engine.backend == "onnxruntime CPU"
+    assert torch_engine.device.startswith("cpu") and onnx_engine.device.startswith("cpu")
+
+
+def test_batch_gives_the_same_values_as_one_window_at_a_time(onnx_engine):
+    x = windows(4, seed=1)
+    one_by_one = np.concatenate([onnx_engine.predict(x[i : i + 1]) for i in range(4)])
+    np.testing.assert_allclose(onnx_engine.predict(x), one_by_one, atol=1e-4)
+
+
+def test_values_match_the_offline_front_end_on_a_real_file(torch_engine, mp3_song, cnn_run):
+    """The tracker's engine = offline windowing + the checkpoint's model, nothing else."""
+    from emotrack.models.audio import FrontEnd
+    from emotrack.models.emotion import load_model
+
+    audio = load_audio(mp3_song)
+    x = frame_windows(audio, window_starts(len(audio), torch_engine.audio, hop_seconds=1.0))
+    model = load_model(cnn_run)
+    with torch.no_grad():
+        reference = model.to_deam(model(FrontEnd(model.audio)(torch.from_numpy(x)))).numpy()
+    np.testing.assert_allclose(torch_engine.predict(x), reference, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["silence", "nan", "loud"])
+def test_degenerate_windows_give_finite_values_on_the_scale(torch_engine, onnx_engine, kind):
+    x = {
+        "silence": np.zeros((2, 5 * SAMPLE_RATE), np.float32),
+        "nan": np.full((2, 5 * SAMPLE_RATE), np.nan, np.float32),
+        "loud": np.sign(windows(2)) * 1.0,
+    }[kind]
+    for engine in (torch_engine, onnx_engine):
+        values = engine.predict(x)
+        assert np.isfinite(values).all() and values.min() >= 1 and values.max() <= 9
+
+
+def test_torch_checkpoint_with_other_audio_parameters_is_refused(cnn_run, tmp_path):
+    data = read_checkpoint(cnn_run / "best.pt")
+    data["audio"]["n_mels"] = 32
+    torch.save(data, tmp_path / "other.pt")
+    with pytest.raises(UserError, match=r"audio parameters .*n_mels: 32 != 64.*retrain"):
+        Engine.load(tmp_path / "other.pt", device="cpu")
+
+
+def test_onnx_model_with_other_audio_parameters_is_refused(cnn_run, tmp_path):
+    model = onnx.load(str(cnn_run / "model.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == KEY_AUDIO:
+            audio = json.loads(prop.value)
+            audio["hop_length"] = 256
+            prop.value = json.dumps(audio)
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    with pytest.raises(
+        UserError, match=r"model.onnx: exported with audio .*hop_length: 256 != 512"
+    ):
+        Engine.load(tmp_path / "model.onnx", device="cpu")
+
+
+def test_unusable_model_paths_say_what_to_do(cnn_run, tmp_path):
+    with pytest.raises(UserError, match="no such model"):
+        Engine.load(tmp_path / "nowhere")
+    not_onnx = tmp_path / "broken.onnx"
+    not_onnx.write_text("not a model")
+    with pytest.raises(UserError, match="broken.onnx: not a usable ONNX model"):
+        Engine.load(not_onnx)
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run)
+    (run / "model.onnx").unlink()
+    with pytest.raises(UserError, match=r"emotrack export .* --onnx"):
+        Engine.load(run, backend="onnx")
+    with pytest.raises(UserError, match="--backend onnx"):
+        Engine.load(cnn_run / "model.onnx", backend="torch")
+    with pytest.raises(UserError, match="--device 'tpu'"):
+        Engine.load(cnn_run, device="tpu")
+
+
+def test_a_run_folder_picks_its_checkpoint_or_its_onnx_export(cnn_run, tmp_path):
+    assert Engine.load(cnn_run, device="cpu").backend == "torch"
+    assert Engine.load(cnn_run, device="cpu", backend="onnx").backend == "onnxruntime CPU"
+    exported_only = tmp_path / "exported"
+    exported_only.mkdir()
+    shutil.copy(cnn_run / "model.onnx", exported_only / "model.onnx")
+    assert Engine.load(exported_only, device="cpu").backend == "onnxruntime CPU"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(cnn_run):
+    with pytest.raises(UserError, match="no CUDA GPU here; use --device cpu"):
+        Engine.load(cnn_run, device="cuda", backend="torch")
+    with pytest.raises(UserError, match="no CUDA provider"):
+        Engine.load(cnn_run, device="cuda", backend="onnx")

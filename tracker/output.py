@@ -1,0 +1,301 @@
+"""What the tracker writes: headless lines, the mood word, song summaries, CSV and JSON.
+
+Everything is on DEAM's 1..9 scale, 5 the middle. Files are written atomically (a temporary
+file renamed over the target), so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emotrack.tracker.session import Estimate, TrackerStats, TrackResult
+
+MIDDLE = 5.0  # the scale's middle; 5 counts as high
+NEUTRAL_RADIUS = 0.5  # closer than this to (5, 5): "neutral"
+# mood words around the valence-arousal plane, counter-clockwise from positive valence,
+# 45 degrees each (arousal up): pleasant & calm ... pleasant & aroused ... unpleasant ...
+MOODS = ("happy", "excited", "tense", "angry", "sad", "depressed", "calm", "relaxed")
+QUADRANTS = ("happy/excited", "tense/angry", "sad/depressed", "calm/relaxed")  # Q1..Q4
+FORMATS = ("text", "csv", "jsonl")
+TIMELINE_FIELDS = ("file", "time", "valence", "arousal", "raw_valence", "raw_arousal", "mood")
+JSON_FORMAT = "emotrack-tracking/1"
+
+
+def mood(valence: float, arousal: float) -> str:
+    """A word for a point on the valence-arousal plane (1..9 each)."""
+    dv, da = valence - MIDDLE, arousal - MIDDLE
+    if not (math.isfinite(dv) and math.isfinite(da)) or math.hypot(dv, da) < NEUTRAL_RADIUS:
+        return "neutral"
+    angle = math.degrees(math.atan2(da, dv)) % 360.0
+    return MOODS[int(angle // 45.0) % len(MOODS)]
+
+
+def quadrant(valence: float, arousal: float) -> str:
+    """The quadrant's name: happy/excited, tense/angry, sad/depressed or calm/relaxed."""
+    high = arousal >= MIDDLE
+    if valence >= MIDDLE:
+        return QUADRANTS[0] if high else QUADRANTS[3]
+    return QUADRANTS[1] if high else QUADRANTS[2]
+
+
+# ---------------------------------------------------------------------------- summary
+
+
+@dataclass
+class Summary:
+    """Song-level summary of a timeline (shown values)."""
+
+    windows: int
+    seconds: float  # end of the last window
+    valence_mean: float
+    valence_std: float
+    valence_min: float
+    valence_max: float
+    arousal_mean: float
+    arousal_std: float
+    arousal_min: float
+    arousal_max: float
+    quadrant_share: dict[str, float]  # fraction of windows per quadrant
+    mood: str  # the mood word of the mean
+
+    def flat(self) -> dict:
+        """One flat row (CSV): quadrant shares as share_<name> columns."""
+        row = {k: v for k, v in asdict(self).items() if k != "quadrant_share"}
+        for name, share in self.quadrant_share.items():
+            row[f"share_{name.replace('/', '_')}"] = share
+        return row
+
+
+def summarise(timeline: Sequence[Estimate]) -> Summary | None:
+    """Mean/std/min/max per dimension, quadrant shares and mood; None for no estimates."""
+    if not timeline:
+        return None
+    va = np.array([(e.valence, e.arousal) for e in timeline], dtype=np.float64)
+    names = [quadrant(v, a) for v, a in va]
+    shares = {name: names.count(name) / len(names) for name in QUADRANTS}
+    mean = va.mean(axis=0)
+    return Summary(
+        windows=len(timeline),
+        seconds=timeline[-1].time,
+        valence_mean=float(mean[0]),
+        valence_std=float(va[:, 0].std()),
+        valence_min=float(va[:, 0].min()),
+        valence_max=float(va[:, 0].max()),
+        arousal_mean=float(mean[1]),
+        arousal_std=float(va[:, 1].std()),
+        arousal_min=float(va[:, 1].min()),
+        arousal_max=float(va[:, 1].max()),
+        quadrant_share=shares,
+        mood=mood(*mean),
+    )
+
+
+# ---------------------------------------------------------------------------- headless lines
+
+
+def format_line(estimate: Estimate, fmt: str = "text", name: str = "") -> str:
+    """One window as one line: ``text`` (aligned, readable, whitespace-split fields),
+    ``csv`` (TIMELINE_FIELDS) or ``jsonl``."""
+    row = _row(estimate, name)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow(row.values())
+        return buffer.getvalue()
+    if fmt == "jsonl":
+        return json.dumps(row)
+    return (
+        f"{estimate.time:9.2f} s  valence {estimate.valence:4.2f}  "
+        f"arousal {estimate.arousal:4.2f}  {row['mood']}"
+    )
+
+
+def header_line(fmt: str) -> str | None:
+    """The line before the first window (CSV header), or None."""
+    return ",".join(TIMELINE_FIELDS) if fmt == "csv" else None
+
+
+def _row(estimate: Estimate, name: str) -> dict:
+    return {
+        "file": name,
+        "time": round(estimate.time, 3),
+        "valence": round(estimate.valence, 4),
+        "arousal": round(estimate.arousal, 4),
+        "raw_valence": round(estimate.raw_valence, 4),
+        "raw_arousal": round(estimate.raw_arousal, 4),
+        "mood": mood(estimate.valence, estimate.arousal),
+    }
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_text(fields: Sequence[str], rows: Sequence[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_timeline_csv(estimates: Sequence[Estimate], path: str | Path, name: str = "") -> None:
+    """One file's timeline: one row per window (TIMELINE_FIELDS)."""
+    write_atomic(path, _csv_text(TIMELINE_FIELDS, [_row(e, name) for e in estimates]))
+
+
+def summary_path(path: str | Path) -> Path:
+    """Where ``--csv FILE`` puts the per-file summary: ``FILE`` with ``.summary.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.summary.csv")
+
+
+SUMMARY_FIELDS = (
+    "file",
+    "status",
+    *(f.name for f in Summary.__dataclass_fields__.values() if f.name != "quadrant_share"),
+    *(f"share_{name.replace('/', '_')}" for name in QUADRANTS),
+    "error",
+)
+
+
+def write_csv(path: str | Path, results: Sequence[TrackResult]) -> tuple[Path, Path]:
+    """``--csv FILE``: every file's timeline in FILE (a ``file`` column tells them apart) and
+    one summary row per file in FILE.summary.csv. Returns both paths."""
+    rows = [_row(e, r.name) for r in results for e in r.timeline]
+    write_atomic(path, _csv_text(TIMELINE_FIELDS, rows))
+    summaries = []
+    for result in results:
+        summary = summarise(result.timeline)
+        row = {"file": result.name, "status": _status(result), "error": result.error or ""}
+        if summary is not None:
+            row.update({k: _round(v) for k, v in summary.flat().items()})
+        summaries.append(row)
+    write_atomic(summary_path(path), _csv_text(SUMMARY_FIELDS, summaries))
+    return Path(path), summary_path(path)
+
+
+def write_json(path: str | Path, results: Sequence[TrackResult], info: dict | None = None) -> None:
+    """``--json FILE``: one document, one entry per file with summary, stats and timeline."""
+    files = []
+    for result in results:
+        summary = summarise(result.timeline)
+        files.append(
+            {
+                "file": result.name,
+                "status": _status(result),
+                "error": result.error,
+                "summary": None if summary is None else _rounded(asdict(summary)),
+                "stats": None if result.stats is None else _rounded(result.stats.to_dict()),
+                "timeline": [
+                    {k: v for k, v in _row(e, "").items() if k != "file"} for e in result.timeline
+                ],
+            }
+        )
+    document = {"format": JSON_FORMAT, "scale": "1..9", **(info or {}), "files": files}
+    write_atomic(path, json.dumps(document, indent=1) + "\n")
+
+
+def _status(result: TrackResult) -> str:
+    if result.interrupted:
+        return "interrupted"
+    return "failed" if result.error else "ok"
+
+
+def _round(value):
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _rounded(data):
+    if isinstance(data, dict):
+        return {k: _rounded(v) for k, v in data.items()}
+    return _round(data)
+
+
+# ---------------------------------------------------------------------------- stderr reports
+
+
+def describe(result: TrackResult) -> str:
+    """One paragraph about one tracked file or session, for stderr."""
+    summary = summarise(result.timeline)
+    lines = [f"{result.name}: {_status(result)}"]
+    if summary is not None:
+        top = max(summary.quadrant_share, key=summary.quadrant_share.get)
+        lines.append(
+            f"  {summary.windows} windows over {summary.seconds:.1f} s; valence "
+            f"{summary.valence_mean:.2f} ± {summary.valence_std:.2f}, arousal "
+            f"{summary.arousal_mean:.2f} ± {summary.arousal_std:.2f}; mostly {top} "
+            f"({summary.quadrant_share[top]:.0%}); mood: {summary.mood}"
+        )
+    if result.stats is not None and result.stats.windows:
+        lines.append("  " + describe_stats(result.stats))
+    if result.overflows:
+        lines.append(f"  {result.overflows} input overflows (audio lost before it was tracked)")
+    if result.error:
+        lines.append(f"  error: {result.error}")
+    return "\n".join(lines)
+
+
+def describe_stats(stats: TrackerStats) -> str:
+    """Speed in one line: windows, drops, latency, real-time factor, where it ran."""
+    speed = f"{stats.realtime_factor:.1f}x real time" if stats.realtime_factor else "-"
+    p50 = "-" if stats.latency_p50_ms is None else f"{stats.latency_p50_ms:.0f}"
+    p95 = "-" if stats.latency_p95_ms is None else f"{stats.latency_p95_ms:.0f}"
+    return (
+        f"{stats.windows} windows, {stats.dropped} dropped; latency p50 {p50} ms, p95 {p95} ms; "
+        f"{speed}; {stats.backend} on {stats.device}"
+    )
+
+
+def summary_table(results: Sequence[TrackResult]) -> str:
+    """Aligned table, one row per file (a batch's stderr report)."""
+    header = ("file", "status", "windows", "valence", "arousal", "mood", "top quadrant")
+    rows = [header]
+    for result in results:
+        summary = summarise(result.timeline)
+        if summary is None:
+            rows.append((result.name, _status(result), "0", "-", "-", "-", "-"))
+            continue
+        top = max(summary.quadrant_share, key=summary.quadrant_share.get)
+        rows.append(
+            (
+                result.name,
+                _status(result),
+                str(summary.windows),
+                f"{summary.valence_mean:.2f}±{summary.valence_std:.2f}",
+                f"{summary.arousal_mean:.2f}±{summary.arousal_std:.2f}",
+                summary.mood,
+                f"{top} {summary.quadrant_share[top]:.0%}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    failed = [r for r in results if r.error]
+    lines += [f"{r.name}: {r.error}" for r in failed]
+    return "\n".join(lines)
