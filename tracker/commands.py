@@ -39,11 +39,26 @@ from emotrack.tracker.sources import FileSource, MicSource, list_devices
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
+MODEL_ENV = "EMOTRACK_MODEL"  # a default for --model
+DEMO_MODEL = Path("~/.cache/emotrack/demo/run")  # where `emotrack demo` trains its model
+
+
 def default_model() -> Path:
-    """The model used when ``--model`` is not given."""
+    """``--model`` when not given: ``$EMOTRACK_MODEL``, else the model `emotrack demo` trained."""
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV]).expanduser()
+    demo = DEMO_MODEL.expanduser()
+    if (demo / "best.pt").is_file():
+        print(
+            f"using the demo model in {demo}: it learned synthetic cues, not real emotion "
+            "(pass --model RUN_FOLDER for one trained on DEAM)",
+            file=sys.stderr,
+        )
+        return demo
     raise UserError(
-        "no model given: pass --model RUN_FOLDER (or a .pt / model.onnx file); "
-        "`emotrack demo` trains a small one in minutes, `emotrack-train` trains on DEAM"
+        "no model given: pass --model RUN_FOLDER (or a .pt / model.onnx file) or set "
+        f"{MODEL_ENV}; `emotrack demo` trains a small one in minutes, `emotrack-train` "
+        "trains on DEAM"
     )
 
 

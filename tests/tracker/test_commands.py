@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -180,12 +181,28 @@ def test_a_model_computed_with_other_audio_parameters_is_refused(track, cnn_run,
     ],
     ids=["no-model", "missing-model", "hop", "smooth", "csv-folder"],
 )
-def test_bad_options_exit_2_and_say_what_to_do(track, song, cnn_run, tmp_path, args, says):
+def test_bad_options_exit_2_and_say_what_to_do(
+    track, song, cnn_run, tmp_path, monkeypatch, args, says
+):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no demo model to fall back on
+    monkeypatch.delenv("EMOTRACK_MODEL", raising=False)
     args = [a.format(run=cnn_run, tmp=tmp_path) for a in args]
     code, _, err = track("file", song, "--no-tui", *args, model=False)
     assert code == 2 and says in err
     if not args:
         assert "emotrack demo" in err and "emotrack-train" in err
+
+
+def test_model_defaults_to_env_then_the_demo_model(track, song, cnn_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EMOTRACK_MODEL", str(cnn_run))
+    code, out, _ = track("file", song, "--no-tui", "--fast", model=False)
+    assert code == 0 and out.strip()
+    monkeypatch.delenv("EMOTRACK_MODEL")
+    demo = tmp_path / "home" / ".cache" / "emotrack" / "demo" / "run"
+    shutil.copytree(cnn_run, demo)
+    code, out, err = track("file", song, "--no-tui", "--fast", model=False)
+    assert code == 0 and out.strip() and "using the demo model" in err
 
 
 @pytest.mark.parametrize(
