@@ -190,18 +190,36 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> EmotionModel:
     """Rebuild a model from a run folder or checkpoint file, weights loaded, in eval mode."""
-    data = read_checkpoint(resolve_checkpoint(path))
-    config = ModelConfig(**data["model"])
-    model = build_model(config, LabelScale.from_dict(data["labels"]))
-    saved_audio = AudioConfig.from_dict(data["audio"])
-    if saved_audio != model.audio:
-        diff = "; ".join(saved_audio.differences(model.audio))
+    from emotrack.models.backbones import BACKBONE_NAMES, audio_config_for
+
+    path = resolve_checkpoint(path)
+    data = read_checkpoint(path)
+    try:
+        config = ModelConfig(**data["model"])
+        labels = LabelScale.from_dict(data["labels"])
+        saved_audio = AudioConfig.from_dict(data["audio"])
+        state = data["state_dict"]
+        if config.backbone not in BACKBONE_NAMES:
+            raise ValueError(f"unknown backbone {config.backbone!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: made by another version of emotrack ({type(exc).__name__}: {exc}); "
+            "retrain the model with this version"
+        ) from None
+    wanted = audio_config_for(config.backbone)
+    if saved_audio != wanted:
+        diff = "; ".join(saved_audio.differences(wanted))
         raise CheckpointError(
             f"{path}: trained with audio parameters this version does not compute ({diff}); "
             "retrain the model with this version of emotrack"
         )
+    model = build_model(config, labels)
     try:
-        model.load_state_dict(data["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit {config.backbone}: {exc}") from None
+        detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:4])
+        raise CheckpointError(
+            f"{path}: weights do not fit {config.backbone} ({detail}); "
+            "the file is damaged or was not written by emotrack-train"
+        ) from None
     return model.to(map_location).eval()
