@@ -454,9 +454,7 @@ def _duration(path: Path, problems: list[Problem]) -> float | None:
     try:
         info = audio_info(path)
     except UserError as exc:
-        fork = path.with_name(f"._{path.name}")  # libsndfile opens it as a resource fork
-        hint = f"; delete the macOS file {fork.name} beside it" if fork.exists() else ""
-        problems.append(Problem(path, None, UNREADABLE_AUDIO, f"{exc}{hint}; the song is left out"))
+        problems.append(Problem(path, None, UNREADABLE_AUDIO, f"{exc}; the song is left out"))
         return None
     if info.samplerate <= 0 or info.frames <= 0:
         problems.append(
