@@ -12,7 +12,6 @@ import soundfile as sf
 
 from emotrack.models.audio import AudioError, load_audio
 from emotrack.models.errors import UserError
-from emotrack.offline import synthetic
 from emotrack.offline.synth_music import Drift
 from emotrack.offline.synthetic import (
     AUDIO_DIR,
@@ -261,15 +260,6 @@ def test_the_deam_loader_finds_every_planted_fault(faulty):
     faulted |= {r["song_id"] for r in planted["malformed_rows"]}
     labelled = {int(i) for i, s in load_manifest(faulty)["songs"].items() if s["labelled"]}
     assert {s.song_id for s in deam.labelled("both")} == labelled - faulted
-
-
-def test_libsndfile_encodes_when_lameenc_is_absent(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthetic, "lameenc", None)
-    root = generate_deam(tmp_path, n_songs=2, clip_seconds=CLIP, progress=False, workers=1)
-    assert load_manifest(root)["encoder"] == "libsndfile"
-    for path in (root / AUDIO_DIR).glob("*.mp3"):
-        assert sf.info(str(path)).format == "MP3"
-        assert abs(len(load_audio(path)) / 16_000 - CLIP) < 0.2
 
 
 def test_same_parameters_reuse_the_folder_and_others_replace_it(tmp_path):
