@@ -26,6 +26,8 @@ import psutil
 import soundfile as sf
 import torch
 
+from emotrack.models.atomic import write_atomic
+
 DEFAULT_BACKBONES = ("cnn", "mamba_vision_T")
 MUSIC_RATE = 22_050
 
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     print(render_table(rows))
     if args.json:
         report = {"machine": machine, "results": [asdict(r) for r in rows]}
-        _write_json(args.json, report)
+        write_atomic(args.json, json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 
@@ -430,13 +432,6 @@ def _onnx_has_cuda() -> bool:
 def _raise_if_failed(result) -> None:
     if result.error:
         raise RuntimeError(f"benchmark track failed: {result.error}")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
 
 
 def _say(message: str) -> None:

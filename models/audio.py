@@ -181,9 +181,7 @@ def load_audio(
     stop = None if duration_seconds is None else start + int(duration_seconds * info.samplerate)
     try:
         with open(path, "rb") as handle:
-            samples, rate = sf.read(
-                handle, start=start, stop=stop, dtype="float32", always_2d=True
-            )
+            samples, rate = sf.read(handle, start=start, stop=stop, dtype="float32", always_2d=True)
     except Exception as exc:
         raise AudioError(
             f"{path}: decoding failed ({_short(exc)}); the file may be corrupt"

@@ -7,14 +7,14 @@ scale, the scale every result and every tracker output is reported on.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import AudioConfig
 from emotrack.models.errors import UserError
 
@@ -147,20 +147,11 @@ def checkpoint_dict(model: EmotionModel, **extra) -> dict:
 
 
 def atomic_save(obj: object, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``:
-    a reader never sees a half-written file, and an interrupted save leaves the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save so that a reader never sees a half-written checkpoint and an interrupted
+    save leaves the old one."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import WINDOW_SECONDS
 from emotrack.models.errors import UserError
-from emotrack.offline.atomic import write_atomic
 from emotrack.offline.deam import (
     DIMENSIONS,
     DYNAMIC_RANGE,

@@ -26,6 +26,7 @@ import psutil
 import torch
 from tqdm import tqdm
 
+from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import (
     TRAIN_WINDOWS_PER_CLIP,
     AudioConfig,
@@ -36,7 +37,6 @@ from emotrack.models.audio import (
     window_starts,
 )
 from emotrack.models.errors import UserError
-from emotrack.offline.atomic import write_atomic
 
 FORMAT_VERSION = 1
 PARAMETERS_FILE = "cache.json"

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotrack.models.atomic import write_atomic
 from emotrack.models.emotion import DeamOutput, EmotionModel, load_model
 from emotrack.models.errors import UserError
 from emotrack.models.onnx_meta import INPUT_NAME, OUTPUT_NAME, metadata_for
-from emotrack.offline.atomic import write_atomic
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 14, 20  # the TorchScript exporter's range that suits these models

@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from emotrack.models.atomic import write_atomic  # noqa: E402
 from emotrack.models.emotion import DIMENSIONS  # noqa: E402
-from emotrack.offline.atomic import write_atomic  # noqa: E402
 from emotrack.offline.metrics import (  # noqa: E402
     CENTRE,
     QUADRANT_NAMES,

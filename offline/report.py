@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emotrack.models.atomic import write_atomic
 from emotrack.models.emotion import DEAM_SCALE, DIMENSIONS
-from emotrack.offline.atomic import write_atomic
 from emotrack.offline.baselines import BaselineInputs, mean_baseline, ridge_baseline
 from emotrack.offline.metrics import (
     METRIC_NAMES,

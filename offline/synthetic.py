@@ -25,8 +25,8 @@ import lameenc
 import numpy as np
 from tqdm import tqdm
 
+from emotrack.models.atomic import write_atomic
 from emotrack.models.errors import UserError
-from emotrack.offline.atomic import write_atomic
 from emotrack.offline.synth_music import CONTROL_RATE, CUES, Drift, clip_mean, cue_summary, render
 
 VERSION = 1

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import TRAIN_WINDOWS_PER_CLIP, FrontEnd, spec_augment
 from emotrack.models.backbones import BACKBONE_NAMES, audio_config_for
 from emotrack.models.emotion import (
@@ -41,7 +42,6 @@ from emotrack.models.emotion import (
 )
 from emotrack.models.errors import UserError
 from emotrack.offline import distributed
-from emotrack.offline.atomic import write_atomic
 from emotrack.offline.dataset import DeviceWindows, WindowSet, build_windows, shuffled_labels
 from emotrack.offline.distributed import Dist
 from emotrack.offline.losses import LOSS_NAMES, LossConfig, make_loss

@@ -10,14 +10,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from emotrack.models.atomic import write_atomic
 from emotrack.tracker.session import Estimate, TrackerStats, TrackResult
 
 MIDDLE = 5.0  # the scale's middle; 5 counts as high
@@ -137,21 +136,6 @@ def _row(estimate: Estimate, name: str) -> dict:
 
 
 # ---------------------------------------------------------------------------- files
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _csv_text(fields: Sequence[str], rows: Sequence[dict]) -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from emotrack.models.atomic import write_atomic
 from emotrack.tracker.session import Estimate
 
 COLOURS = {"valence": "#d99a00", "arousal": "#b03bb0"}
@@ -36,13 +36,7 @@ def plot_timeline(estimates: Sequence[Estimate], path: Path, title: str = "") ->
         axes.set_xlim(min(times), max(max(times), min(times) + 1.0))
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, ncols=4)
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            figure.savefig(file, format="png")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_atomic(path, buffer.getvalue())
+    return Path(path)

@@ -240,9 +240,7 @@ def test_load_ignores_per_rater_files_and_archive_junk(tmp_path, write_deam, agr
     assert "rater" not in str(deam.files.valence.relative_to(tmp_path))
 
 
-def test_a_macos_resource_file_beside_audio_does_not_break_it(
-    tmp_path, write_deam, agreeing_songs
-):
+def test_a_macos_resource_file_beside_audio_does_not_break_it(tmp_path, write_deam, agreeing_songs):
     root = write_deam(tmp_path, small_set(agreeing_songs))
     write_bytes(tmp_path / "DEAM_audio/MEMD_audio/._3.mp3", b"junk")  # libsndfile's fork name
     deam = load_deam(root)
