@@ -40,17 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where data, model and song go (default {DEFAULT_OUT})",
     )
     parser.add_argument(
-        "--songs", type=int, default=240, metavar="N", help="synthetic songs (default 240)"
+        "--songs", type=int, default=120, metavar="N", help="synthetic songs (default 120)"
     )
     parser.add_argument(
         "--seconds",
         type=float,
-        default=30.0,
+        default=20.0,
         metavar="S",
-        help="length of each synthetic clip (default 30)",
+        help="length of each synthetic clip, at least 15.5 (default 20)",
     )
     parser.add_argument(
-        "--epochs", type=int, default=20, metavar="N", help="training epochs (default 20)"
+        "--epochs", type=int, default=8, metavar="N", help="training epochs (default 8)"
     )
     parser.add_argument(
         "--retrain", action="store_true", help="train again even if --out holds a model"
