@@ -105,11 +105,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from emotrack.models.backbones import audio_config_for
-    from emotrack.tracker.engine import Engine
+    from emotrack.tracker.engine import Engine, torch_device
 
     for name in args.backbones:
         audio_config_for(name)  # UserError for unknown names, before any work
-    device = _device(args.device)
+    device = torch_device(args.device)
     machine = machine_info(device)
     print(f"emotrack bench on {machine['summary']}", file=sys.stderr)
     rows: list[Row] = []
@@ -410,16 +410,6 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int) -> floa
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
-
-
-def _device(name: str) -> torch.device:
-    from emotrack.models.errors import UserError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: PyTorch sees no CUDA GPU here; use --device cpu")
-    return torch.device(name)
 
 
 def _onnx_has_cuda() -> bool:

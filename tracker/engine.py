@@ -119,7 +119,7 @@ class TorchEngine(Engine):
     """PyTorch model; bf16 autocast on a GPU, batch-1 calls replayed from a CUDA graph."""
 
     def __init__(self, path: Path, device: str, threads: int, cuda_graph: bool) -> None:
-        want = _torch_device(device)
+        want = torch_device(device)
         model = load_model(path, map_location=want)
         super().__init__(path, model.config.backbone, FrontEnd(model.audio).to(want).eval())
         self.model = model
@@ -158,7 +158,7 @@ class TorchEngine(Engine):
         return _finish(out.cpu().numpy())
 
 
-def _torch_device(device: str) -> torch.device:
+def torch_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
