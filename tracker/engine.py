@@ -55,7 +55,7 @@ class Engine:
         """Windows per call when a file is tracked as fast as possible."""
         if self.on_gpu:
             return 64
-        return 16 if self.backbone == "cnn" else 4
+        return 16 if self.backbone == "cnn" else 8
 
     @staticmethod
     def load(
