@@ -9,7 +9,6 @@ untrained (speed does not depend on the weights) and exported to ONNX in a tempo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -26,7 +25,7 @@ import psutil
 import soundfile as sf
 import torch
 
-from emotrack.models.atomic import write_atomic
+from emotrack.models.atomic import write_json
 
 DEFAULT_BACKBONES = ("cnn", "mamba_vision_T")
 MUSIC_RATE = 22_050
@@ -139,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     print(render_table(rows))
     if args.json:
         report = {"machine": machine, "results": [asdict(r) for r in rows]}
-        write_atomic(args.json, json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report)
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 

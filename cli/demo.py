@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
+from emotrack.models.atomic import write_atomic
 from emotrack.tracker.commands import DEMO_MODEL
 
 DEFAULT_OUT = DEMO_MODEL.parent
@@ -118,9 +118,5 @@ def write_demo_song(path: Path) -> Path:
     valence = Drift(0.0, (0.75,), (turn,), (0.0,))
     arousal = Drift(0.0, (0.75,), (turn,), (np.pi / 2,))
     audio = render(valence, arousal, DEMO_SONG_SECONDS, DEMO_SONG_RATE, 1, np.random.default_rng(7))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.mp3")
-    tmp.write_bytes(encode_mp3(audio, DEMO_SONG_RATE))
-    sf.info(str(tmp))  # fail here, not in the tracker, if encoding went wrong
-    tmp.replace(path)
+    write_atomic(path, encode_mp3(audio, DEMO_SONG_RATE))
     return path

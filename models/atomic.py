@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
@@ -24,6 +28,26 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: str | Path, data: object) -> Path:
+    """Strict JSON (NaN and inf written as null), indented, written atomically."""
+    return write_atomic(path, json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n")
+
+
+def json_ready(value):
+    """numpy scalars and arrays to Python, paths to text, NaN and inf to None."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return json_ready(value.tolist())
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _umask() -> int:

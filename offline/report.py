@@ -7,14 +7,13 @@ The training loop calls :func:`evaluate_predictions` with window-level arrays, t
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from emotrack.models.atomic import write_atomic
+from emotrack.models.atomic import write_atomic, write_json
 from emotrack.models.emotion import DEAM_SCALE, DIMENSIONS
 from emotrack.offline.baselines import BaselineInputs, mean_baseline, ridge_baseline
 from emotrack.offline.metrics import (
@@ -126,9 +125,7 @@ def write_report(
     run_dir = Path(run_dir)
     plots = write_plots(run_dir / "plots", metrics, history)
     document = {**(extra or {}), **metrics}
-    write_atomic(
-        run_dir / "metrics.json", json.dumps(_plain(document), indent=2, allow_nan=False) + "\n"
-    )
+    write_json(run_dir / "metrics.json", document)
     text = render_markdown(metrics, {k: p.relative_to(run_dir) for k, p in plots.items()}, title)
     return write_atomic(run_dir / "report.md", text)
 
@@ -236,20 +233,3 @@ def _fmt(value: float | None) -> str:
         return "n/a"
     text = f"{value:.3f}"
     return "0.000" if text == "-0.000" else text
-
-
-def _plain(value):
-    """JSON-ready: numpy scalars and arrays to Python, NaN and inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from emotrack.models.atomic import write_atomic
+from emotrack.models.atomic import write_json
 from emotrack.models.audio import TRAIN_WINDOWS_PER_CLIP, FrontEnd, spec_augment
 from emotrack.models.backbones import BACKBONE_NAMES, audio_config_for
 from emotrack.models.emotion import (
@@ -255,7 +255,7 @@ def _run_folder(config: TrainConfig, ctx: Dist) -> Path:
                 f"{run_dir}, or choose another --out"
             )
         else:
-            _write_json(run_dir / FILES["config"], config.to_dict())
+            write_json(run_dir / FILES["config"], config.to_dict())
     run_dir, problem = distributed.broadcast(ctx, (run_dir if ctx.main else None, problem))
     if problem:
         raise UserError(problem)
@@ -278,23 +278,6 @@ def _resumed_config(config: TrainConfig, run_dir: Path) -> TrainConfig:
             "with --out"
         )
     return replace(saved, **{k: mine[k] for k in RESUMABLE})
-
-
-def _write_json(path: Path, data: object) -> None:
-    write_atomic(path, json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
-
-
-def _plain(value):
-    """JSON-ready: numpy values to Python, NaN and inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray | np.generic):
-        return _plain(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ---------------------------------------------------------------------------- data
@@ -353,7 +336,7 @@ def _prepare_data(config: TrainConfig, run_dir: Path, ctx: Dist) -> Data:
     }
     if ctx.main:
         for name, content in (("audio", audio), ("labels", scale), ("split", split)):
-            _write_json(run_dir / FILES[name], content.to_dict())
+            write_json(run_dir / FILES[name], content.to_dict())
         log(
             f"data: {root} | {len(split.train)}/{len(split.val)}/{len(split.test)} songs, "
             f"{len(parts['train'])}/{len(parts['val'])}/{len(parts['test'])} windows "
@@ -754,7 +737,7 @@ class Trainer:
             ),
             self.run_dir / FILES["last"],
         )
-        _write_json(self.run_dir / FILES["history"], self.history)
+        write_json(self.run_dir / FILES["history"], self.history)
 
     def _epoch_line(self, s: dict) -> str:
         return (
@@ -799,7 +782,7 @@ class Trainer:
             "epochs_trained": self.epoch,
             "val_best": next((h for h in self.history if h["epoch"] == self.best_epoch), None),
         }
-        _write_json(self.run_dir / FILES["history"], self.history)  # also after a late kill
+        write_json(self.run_dir / FILES["history"], self.history)  # also after a late kill
         report = write_report(
             self.run_dir, metrics, self.history, extra, title=f"emotrack run {self.run_dir.name}"
         )
