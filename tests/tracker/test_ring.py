@@ -105,8 +105,8 @@ def test_free_running_producer_never_waits_and_reads_are_never_torn():
     producer = threading.Thread(target=produce)
     producer.start()
     reads = 0
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 10.0  # under load most reads are overwritten: keep trying
+    while reads <= 10 and time.monotonic() < deadline:
         end = ring.written
         if end < 1_000:
             continue
