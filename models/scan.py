@@ -6,8 +6,8 @@ real package (with its CUDA extension) is missing. `selective_scan_fn` dispatche
 
 - mamba_ssm's CUDA kernel, for CUDA tensors, when it imports;
 - emotrack's Triton kernels (`emotrack.models.scan_triton`), for CUDA tensors otherwise;
-- `selective_scan_chunked`, a chunked scan in plain torch ops, on the CPU, while tracing or
-  exporting (ONNX, torch.export), and for the forms the Triton kernels do not cover.
+- `selective_scan_chunked`, a chunked scan in plain torch ops, on the CPU, while tracing for
+  TorchScript or ONNX export, and for the forms the Triton kernels do not cover.
 
 `selective_scan_ref` is the obvious sequential loop over the sequence, kept for tests.
 
@@ -20,7 +20,6 @@ when an input is float64).
 """
 
 import contextlib
-import functools
 import importlib.machinery
 import math
 import sys
@@ -38,6 +37,9 @@ TRITON = "emotrack-triton"
 CHUNKED = "emotrack-chunked"
 
 _forced: str | None = None
+# What this machine offers, found out once (install_mamba_ssm_standin asks, before any
+# torch.compile: Dynamo cannot trace the imports, only read this dict).
+_probed: dict[str, object] = {}
 _STANDIN_MODULES = ("mamba_ssm", "mamba_ssm.ops", "mamba_ssm.ops.selective_scan_interface")
 
 
@@ -224,6 +226,8 @@ def _chunked_states(log_decay: Tensor, drive: Tensor) -> Tensor:
 def _sizes(x: Tensor, start: int) -> tuple[int, ...]:
     """x.shape[start:] as ints, constants in traced graphs (never ask for a batch size here:
     it must stay dynamic in exported graphs)."""
+    if torch.compiler.is_compiling():  # no tracer warnings there, and Dynamo can't trace warnings
+        return tuple(int(size) for size in x.shape[start:])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         return tuple(int(size) for size in x.shape[start:])
@@ -269,11 +273,11 @@ def _finish(
 
 
 def _tracing() -> bool:
+    """Whether a TorchScript (ONNX export) graph is being recorded: it gets the chunked scan in
+    plain ops. torch.compile keeps the Triton op, which has a fake implementation for tracing
+    (Dynamo reports itself as exporting, so is_exporting() cannot tell compile from export)."""
     return bool(
-        torch.onnx.is_in_onnx_export()
-        or torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.compiler.is_exporting()
+        torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.jit.is_scripting()
     )
 
 
@@ -282,22 +286,25 @@ def _standin_installed() -> bool:
     return bool(getattr(module, "emotrack_standin", False))
 
 
-@functools.cache
 def _mamba_cuda_fn() -> Callable | None:
     """mamba_ssm's own selective_scan_fn when it and its CUDA extension import, else None."""
-    if _standin_installed():
-        return None
-    try:
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as fn
-    except Exception:
-        return None
-    return None if fn is selective_scan_fn else fn
+    if "mamba_cuda" not in _probed:  # a plain dict, not functools.cache: torch.compile reads it
+        _probed["mamba_cuda"] = None
+        if not _standin_installed():
+            try:
+                from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as fn
+            except Exception:
+                fn = None
+            _probed["mamba_cuda"] = None if fn is selective_scan_fn else fn
+    return _probed["mamba_cuda"]
 
 
-@functools.cache
 def _triton_usable() -> bool:
-    try:
-        import emotrack.models.scan_triton  # noqa: F401
-    except Exception:
-        return False
-    return True
+    if "triton" not in _probed:
+        try:
+            import emotrack.models.scan_triton  # noqa: F401
+        except Exception:
+            _probed["triton"] = False
+        else:
+            _probed["triton"] = True
+    return _probed["triton"]

@@ -254,3 +254,40 @@ def test_triton_block_configs(monkeypatch, config):
     ref, ref_grads = run(selective_scan_ref, gpu, True, grad=True)
     torch.testing.assert_close(out, ref, rtol=1e-3, atol=1e-3)
     assert_grads_close(grads, ref_grads, 1e-3)
+
+
+def _compiled(backend: str):
+    """selective_scan_fn under torch.compile with no graph break allowed (fullgraph)."""
+    torch._dynamo.reset()
+    return torch.compile(selective_scan_fn, backend=backend, fullgraph=True)
+
+
+def test_compiles_without_graph_breaks_on_the_cpu():
+    """`emotrack-train --compile` traces the scan whole; on the CPU that is the chunked scan."""
+    inputs = make_inputs(Case(), torch.float32)
+    out, grads = run(_compiled("aot_eager"), inputs, True, grad=True)
+    ref, ref_grads = run(selective_scan_ref, inputs, True, grad=True)
+    torch.testing.assert_close(out, ref.float(), rtol=1e-4, atol=1e-4)
+    assert_grads_close(grads, ref_grads, 1e-4)
+
+
+@cuda
+def test_compiled_model_keeps_the_triton_kernels():
+    """Under torch.compile the CUDA scan stays emotrack's Triton op (not the chunked fallback)."""
+    pytest.importorskip("triton")
+    scan.install_mamba_ssm_standin()  # as building a MambaVision model does, before compiling
+    inputs = make_inputs(Case(batch=2, dim=40, length=49), torch.bfloat16)
+    gpu = {k: (v.cuda() if v is not None else None) for k, v in inputs.items()}
+    ops = set()
+
+    def recording(graph, example_inputs):
+        ops.update(str(node.target) for node in graph.graph.nodes)
+        return graph.forward
+
+    torch._dynamo.reset()
+    torch.compile(selective_scan_fn, backend=recording, fullgraph=True)(**gpu)
+    assert any("emotrack.selective_scan_fwd" in op for op in ops), ops
+    out, grads = run(_compiled("inductor"), gpu, True, grad=True)
+    ref, ref_grads = run(selective_scan_ref, gpu, True, grad=True)
+    torch.testing.assert_close(out, ref, rtol=3e-2, atol=3e-2)
+    assert_grads_close(grads, ref_grads, 3e-2)
