@@ -171,6 +171,12 @@ def _check_arguments(n_songs, seed, clip_seconds, full_songs, label_noise, fault
     if not 0 <= label_noise <= 2:
         raise UserError(f"label_noise must be 0..2 (std on the 1..9 scale), not {label_noise!r}")
     clips = n_songs - full_songs
+    room = YEAR_RANGES[2014][1] - YEAR_RANGES[2013][0] + 1
+    if clips > room:
+        raise UserError(
+            f"{n_songs} songs with {full_songs} full songs need {clips} excerpts, but DEAM's "
+            f"excerpt ids hold at most {room}; generate fewer songs (DEAM itself has 1802)"
+        )
     year = faults.swapped_year
     if year is not None and not _year_counts(n_songs, full_songs)[year]:
         raise UserError(
@@ -204,13 +210,12 @@ def _check_arguments(n_songs, seed, clip_seconds, full_songs, label_noise, fault
 
 
 def _year_counts(n_songs: int, full_songs: int) -> dict[int, int]:
-    """Songs per year: excerpts split between 2013 and 2014 as in DEAM, full songs are 2015."""
+    """Songs per year: excerpts split between 2013 and 2014 as in DEAM (what one year's ids
+    cannot hold goes to the other), full songs are 2015."""
     clips = n_songs - full_songs
-    return {
-        2013: round(clips * SHARE_2013),
-        2014: clips - round(clips * SHARE_2013),
-        2015: full_songs,
-    }
+    room_2014 = YEAR_RANGES[2014][1] - YEAR_RANGES[2014][0] + 1
+    in_2014 = min(clips - round(clips * SHARE_2013), room_2014)
+    return {2013: clips - in_2014, 2014: in_2014, 2015: full_songs}
 
 
 def _prepare_folder(out_dir: Path, parameters: dict) -> bool:

@@ -20,7 +20,9 @@ from emotrack.offline.synthetic import (
     STATIC_2015_FILE,
     STATIC_DIR,
     STATIC_FILE,
+    YEAR_RANGES,
     Faults,
+    _year_counts,
     generate_deam,
     load_manifest,
 )
@@ -293,6 +295,7 @@ def test_a_foreign_folder_is_never_touched(tmp_path):
         ({"n_songs": 2}, {"swapped_year": 2015}, "swapped_year"),
         ({}, {"swapped_year": 1999}, "swapped_year"),
         ({}, {"short_audio": -1}, "short_audio"),
+        ({"n_songs": 2100}, {}, "excerpt ids hold at most 1999"),
     ],
 )
 def test_bad_arguments_are_user_errors(tmp_path, arguments, faults, message):
@@ -303,3 +306,12 @@ def test_bad_arguments_are_user_errors(tmp_path, arguments, faults, message):
             faults=Faults(**faults),
         )
     assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("n_songs", [1744, 1802, 1999])
+def test_a_deam_sized_set_fits_deams_song_ids(n_songs):
+    full = min(58, n_songs - 1999) if n_songs > 1999 else 0
+    counts = _year_counts(n_songs, full)
+    assert sum(counts.values()) == n_songs
+    for year, (lo, hi) in YEAR_RANGES.items():
+        assert 0 <= counts[year] <= hi - lo + 1
