@@ -62,7 +62,8 @@ GPU_FEATURE_FRACTION = 0.4  # keep features on the GPU when they use at most thi
 MIN_SPLIT_SONGS = 1
 DEFAULT_CACHE = Path.home() / ".cache" / "emotrack"
 # Config fields a resumed run may change: they do not alter what is trained.
-RESUMABLE = ("epochs", "workers", "resume", "out")
+RESUMABLE = ("epochs", "workers", "resume", "out", "compile")
+NAN_CHECK_STEPS = 25  # batches between loss checks: each check waits for the GPU to catch up
 PATH_OPTIONS = ("data_dir", "cache_dir", "weights")
 FILES = {
     "config": "config.json",
@@ -113,6 +114,7 @@ class TrainConfig:
     patience: int = 8
     monitor: str = "r2"
     amp: bool = True
+    compile: bool = False
     device: str = "auto"
     seed: int = 0
     workers: int | None = None
@@ -207,6 +209,7 @@ def train(config: TrainConfig) -> Path:
             log(
                 f"training {config.backbone} on {ctx.world} process(es), {device}"
                 + (f", {trainer.amp_dtype} autocast" if trainer.amp_dtype else "")
+                + (", torch.compile (the first batches wait for it)" if config.compile else "")
                 + f" -> {run_dir}"
             )
         trainer.fit()
@@ -460,6 +463,8 @@ class Trainer:
         model.set_labels(data.scale)
         self.model = model.to(device)
         self.front_end = FrontEnd(self.model.audio).to(device)
+        if device.type == "cuda":  # shapes are fixed: let cuDNN time its algorithms once
+            torch.backends.cudnn.benchmark = True
         self.augment = config.spec_augment and self.model.audio.representation == "mel"
         self.augment_rng = torch.Generator().manual_seed(config.seed * 1000 + ctx.rank)
         self.kinds = ("static", "dynamic") if config.labels == "both" else (config.labels,)
@@ -481,7 +486,10 @@ class Trainer:
         self.batch_size = min(config.batch_size, len(self.sampler))
         self.steps = len(self.sampler) // self.batch_size  # an incomplete last batch is dropped
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            self.model.parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            fused=device.type == "cuda",  # one kernel for the whole update
         )
         self.scheduler = self._scheduler()
         self.network = (
@@ -491,6 +499,8 @@ class Trainer:
             if ctx.enabled
             else self.model
         )
+        if config.compile:  # training steps only; evaluation runs the model as it is
+            self.network = torch.compile(self.network)
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score = -math.inf
@@ -556,7 +566,9 @@ class Trainer:
             while self.epoch < config.epochs and self.bad_epochs < config.patience:
                 started = time.monotonic()
                 train_loss = self._train_epoch(self.epoch)
-                summary = distributed.broadcast(ctx, self._validate(train_loss, started))
+                windows = self.steps * self.batch_size * ctx.world
+                rate = windows / (time.monotonic() - started)
+                summary = distributed.broadcast(ctx, self._validate(train_loss, rate, started))
                 if config.scheduler == "plateau":
                     self.scheduler.step(summary["val_loss"])
                 self._record(summary)
@@ -573,7 +585,7 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         order = torch.tensor(list(self.sampler), dtype=torch.long)
         batches = order[: self.steps * self.batch_size].view(self.steps, self.batch_size)
-        total = torch.zeros((), device=self.device)
+        losses = torch.zeros(self.steps, device=self.device)
         bar = tqdm(
             batches,
             desc=f"epoch {epoch + 1}",
@@ -583,11 +595,14 @@ class Trainer:
             disable=None if self.ctx.main else True,
         )
         for step, index in enumerate(bar):
-            loss = self._step(index)
-            if not distributed.all_true(self.ctx, bool(torch.isfinite(loss)), self.device):
-                raise TrainingStopped(self._nan_message(epoch, step))
-            total += loss.detach()
-        return float(distributed.mean(self.ctx, total / self.steps))
+            losses[step] = self._step(index).detach()
+            if (step + 1) % NAN_CHECK_STEPS == 0 or step + 1 == self.steps:
+                finite = torch.isfinite(losses[: step + 1])
+                if not distributed.all_true(self.ctx, bool(finite.all()), self.device):
+                    bad = (~finite).nonzero()  # empty when only another rank saw it
+                    first = int(bad[0]) if len(bad) else step
+                    raise TrainingStopped(self._nan_message(epoch, first))
+        return float(distributed.mean(self.ctx, losses.mean()))
 
     def _step(self, index: torch.Tensor) -> torch.Tensor:
         features, targets = self.train_set.batch(index)
@@ -670,7 +685,7 @@ class Trainer:
             for dim in DIMENSIONS
         }
 
-    def _validate(self, train_loss: float, started: float) -> dict | None:
+    def _validate(self, train_loss: float, rate: float, started: float) -> dict | None:
         """Rank 0: val metrics, best checkpoint; returns the epoch's history entry."""
         if not self.ctx.main:
             return None
@@ -688,6 +703,7 @@ class Trainer:
             "val_r2_mean": r2_mean,
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": round(time.monotonic() - started, 2),  # training and validation
+            "train_windows_per_s": round(rate, 1),
             "best": improved,
             "score": score,
         }
@@ -743,8 +759,8 @@ class Trainer:
         return (
             f"epoch {s['epoch']}/{self.config.epochs}  train_loss {s['train_loss']:.4f}  "
             f"val_loss {s['val_loss']:.4f}  val R² valence {s['val_r2_valence']:.3f} "
-            f"arousal {s['val_r2_arousal']:.3f}  lr {s['lr']:.2e}  {s['seconds']:.1f} s"
-            + ("  *best" if s["best"] else "")
+            f"arousal {s['val_r2_arousal']:.3f}  lr {s['lr']:.2e}  {s['seconds']:.1f} s "
+            f"({s['train_windows_per_s']:,.0f} windows/s)" + ("  *best" if s["best"] else "")
         )
 
     # ------------------------------------------------------------------ the end

@@ -204,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="train in float32 on the GPU too [default: bf16 autocast on GPUs]",
     )
     optim.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the model for training with torch.compile: on a GPU about 1.4x more "
+        "windows/s for MambaVision, after a one-off compilation of a minute or two (cached "
+        "for later runs); worth it for long runs [default: off]",
+    )
+    optim.add_argument(
         "--device",
         choices=DEVICES,
         default=_D.device,

@@ -166,6 +166,32 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoints(data, tmp_path, caps
     assert len(_history(run)) == 1
 
 
+def test_nan_midway_through_an_epoch_names_the_first_bad_batch(data, tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def exploding_from_batch_3(config):
+        def loss(pred, target, weight=None):
+            calls.append(1)
+            return pred.sum() * (float("nan") if len(calls) >= 3 else 0.0)
+
+        return loss
+
+    monkeypatch.setattr(train_module, "make_loss", exploding_from_batch_3)
+    assert main(_args(data, tmp_path / "run", "--batch-size", "4", epochs=1)) == 1
+    assert "epoch 1, batch 3: the loss is not finite" in capsys.readouterr().err
+
+
+def test_compiled_training_writes_checkpoints_the_tracker_loads(data, tmp_path, capsys):
+    run = tmp_path / "compiled"
+    assert main(_args(data, run, "--compile", epochs=1)) == 0
+    assert "torch.compile" in capsys.readouterr().err
+    model = load_model(run)  # plain parameter names: no torch.compile wrapper in the checkpoint
+    out = model.eval()(torch.zeros(3, *model.audio.input_shape))
+    assert out.shape == (3, 2) and torch.isfinite(out).all()
+    assert main(["--resume", str(run), "--epochs", "2"]) == 0  # resumes, still compiled
+    assert len(_history(run)) == 2
+
+
 def test_ddp_on_two_cpu_processes_trains_and_only_rank_0_writes(data, tmp_path):
     run = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
