@@ -99,6 +99,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also measure training throughput (forward+backward+AdamW, bf16 on GPU)",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="with --train: measure training with torch.compile too (emotrack-train --compile)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write all numbers to FILE")
 
 
@@ -123,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(bench_backbone_throughput(run_dir, device, args.gpu_batch))
             if args.train:
                 rows.append(bench_training(name, device))
+                if args.compile:
+                    rows.append(bench_training(name, device, compile=True))
             for runtime in args.runtimes:
                 _say(f"{name} / {runtime}")
                 where = str(device) if runtime == "torch" or _onnx_has_cuda() else "cpu"
@@ -261,11 +268,14 @@ def bench_backbone_throughput(run_dir: Path, device: torch.device, batch: int) -
     )
 
 
-def bench_training(name: str, device: torch.device) -> Row:
+def bench_training(name: str, device: torch.device, compile: bool = False) -> Row:
     """Forward + backward + AdamW step on model-ready input (bf16 autocast on the GPU)."""
     from emotrack.models.emotion import ModelConfig, build_model
 
+    tuned = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as emotrack-train sets it
     model = build_model(ModelConfig(backbone=name)).to(device).train()
+    network = torch.compile(model) if compile else model
     batch = 128 if device.type == "cuda" else 8
     x = torch.randn(batch, *model.audio.input_shape, device=device)
     y = torch.randn(batch, 2, device=device)
@@ -273,14 +283,19 @@ def bench_training(name: str, device: torch.device) -> Row:
 
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = torch.nn.functional.mse_loss(model(x).float(), y)
+            loss = torch.nn.functional.mse_loss(network(x).float(), y)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
 
-    seconds = _timed(step, device, repeats=5)
+    started = time.perf_counter()
+    step()  # compiles, when compiling
+    first = time.perf_counter() - started
+    seconds = _timed(step, device, repeats=3, calls=10)  # back to back, as emotrack-train runs
+    torch.backends.cudnn.benchmark = tuned
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return Row("training", name, "torch", label, {"batch": batch, "windows_per_s": batch / seconds})
+    numbers = {"batch": batch, "windows_per_s": batch / seconds, "first_step_s": first}
+    return Row("training", name, "torch.compile" if compile else "torch", label, numbers)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -395,8 +410,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median seconds per call after two warm-up calls."""
+def _timed(fn: Callable[[], object], device: torch.device, repeats: int, calls: int = 1) -> float:
+    """Seconds per call after two warm-up calls: the median over ``repeats`` rounds of
+    ``calls`` calls each, the GPU synchronised only between rounds."""
     for _ in range(2):
         fn()
     times = []
@@ -404,10 +420,11 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int) -> floa
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        fn()
+        for _ in range(calls):
+            fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - start) / calls)
     return float(np.median(times))
 
 

@@ -7,7 +7,7 @@ from emotrack.main import main
 
 def test_bench_measures_front_end_inference_latency_and_file_mode(tmp_path, capsys):
     report = tmp_path / "bench.json"
-    args = ["bench", "--backbones", "cnn", "--file-seconds", "12", "--live-seconds", "6"]
+    args = ["bench", "--backbones", "cnn", "--file-seconds", "12", "--live-seconds", "6", "--train"]
     assert main([*args, "--json", str(report)]) == 0
     table = capsys.readouterr().out
     data = json.loads(report.read_text())
@@ -16,6 +16,8 @@ def test_bench_measures_front_end_inference_latency_and_file_mode(tmp_path, caps
     for what in ("inference", "hop latency (real time)", "file mode"):
         assert (what, "torch") in measured and (what, "onnxruntime") in measured
         assert what in table
+    (training,) = [r for r in data["results"] if r["what"] == "training"]
+    assert training["numbers"]["windows_per_s"] > 0
     file_mode = [r for r in data["results"] if r["what"] == "file mode"]
     assert all(r["numbers"]["realtime_factor"] > 1 for r in file_mode)
     assert all(r["numbers"]["rss_peak_mb"] > 0 for r in file_mode)
