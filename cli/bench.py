@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where models run (default auto: the GPU if there is one)",
     )
     parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="what PyTorch models compute in, as for `emotrack file` (default auto)",
+    )
+    parser.add_argument(
         "--file-seconds",
         type=float,
         default=120.0,
@@ -133,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
             for runtime in args.runtimes:
                 _say(f"{name} / {runtime}")
                 where = str(device) if runtime == "torch" or _onnx_has_cuda() else "cpu"
-                engine = Engine.load(run_dir, device=where, backend=runtime)
+                precision = args.precision if runtime == "torch" else "auto"
+                engine = Engine.load(run_dir, device=where, backend=runtime, precision=precision)
                 rows.append(bench_inference(engine))
                 rows.append(bench_hop_latency(engine, live))
                 rows.append(bench_file_mode(engine, song, "file mode"))

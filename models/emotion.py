@@ -107,6 +107,12 @@ class EmotionModel(nn.Module):
         features = self.backbone(x)
         return torch.cat([self.valence_head(features), self.arousal_head(features)], dim=1)
 
+    def cast_network(self, dtype: torch.dtype) -> EmotionModel:
+        """Backbone and heads in ``dtype``; the label scale stays float32."""
+        for part in (self.backbone, self.valence_head, self.arousal_head):
+            part.to(dtype)
+        return self
+
     def to_deam(self, z: torch.Tensor) -> torch.Tensor:
         """(B, 2) z-scores -> (B, 2) on DEAM's 1..9 scale."""
         return unit_to_nine(z.float() * self.label_std + self.label_mean)

@@ -20,9 +20,28 @@ from emotrack.models.errors import UserError
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 ONNX_NAME = "model.onnx"  # what `emotrack export RUN --onnx` writes into a run folder
 SCALE_MIN, SCALE_MAX = 1.0, 9.0
 GET_MODEL = "train one with `emotrack-train`, or make a small one with `emotrack demo`"
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision: str, backbone: str, device: torch.device) -> str:
+    """ "fp32" or "bf16" for ``--precision``. auto: bf16 on a GPU, and on a CPU with bf16 in
+    hardware for every backbone but the small CNN (fast in fp32, and kept exact there)."""
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if backbone != "cnn" and native_bf16() else "fp32"
 
 
 def cpu_threads() -> int:
@@ -39,6 +58,7 @@ class Engine:
     backend = ""  # human-readable, e.g. "torch", "onnxruntime CPU"
     device = ""  # human-readable, e.g. "cpu (2 threads)"
     on_gpu = False
+    precision = "fp32"  # what the model computes in: "fp32" or "bf16"
 
     def __init__(self, path: Path, backbone: str, front: FrontEnd) -> None:
         self.path = path
@@ -64,8 +84,11 @@ class Engine:
         backend: str = "auto",
         threads: int | None = None,
         cuda_graph: bool = True,
+        precision: str = "auto",
     ) -> Engine:
         """Load a run folder, ``.pt`` checkpoint or ``.onnx`` file (UserError if unusable)."""
+        if precision not in PRECISIONS:
+            raise UserError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         if backend not in BACKENDS:
             raise UserError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         if device not in DEVICES and not device.startswith("cuda:"):
@@ -73,9 +96,13 @@ class Engine:
         path, backend = resolve_model(Path(model_path), backend)
         threads = threads or cpu_threads()
         if backend == "onnx":
+            if precision == "bf16":
+                raise UserError(
+                    f"{path}: ONNX models run in fp32; use --backend torch for --precision bf16"
+                )
             engine: Engine = OnnxEngine(path, device, threads)
         else:
-            engine = TorchEngine(path, device, threads, cuda_graph)
+            engine = TorchEngine(path, device, threads, cuda_graph, precision)
         for batch in {1, engine.batch_size if engine.on_gpu else 1}:  # warm up (GPU: both shapes)
             engine.predict(np.zeros((batch, engine.window_samples), np.float32))
         return engine
@@ -116,19 +143,29 @@ def _finish(values: np.ndarray) -> np.ndarray:
 
 
 class TorchEngine(Engine):
-    """PyTorch model; bf16 autocast on a GPU, batch-1 calls replayed from a CUDA graph."""
+    """PyTorch model; bf16 autocast on a GPU, batch-1 calls replayed from a CUDA graph; on a
+    CPU in bf16 (weights cast once, channels-last images) where the CPU has it in hardware."""
 
-    def __init__(self, path: Path, device: str, threads: int, cuda_graph: bool) -> None:
+    def __init__(
+        self, path: Path, device: str, threads: int, cuda_graph: bool, precision: str
+    ) -> None:
         want = torch_device(device)
         model = load_model(path, map_location=want)
         super().__init__(path, model.config.backbone, FrontEnd(model.audio).to(want).eval())
         self.model = model
         self.torch_device = want
+        self.precision = resolve_precision(precision, self.backbone, want)
         self._graph: _CudaGraph | None = None
+        self._channels_last = False
+        if want.type == "cpu" and self.precision == "bf16":
+            model.cast_network(torch.bfloat16)  # autocast would cast every weight on every call
+            self._channels_last = len(model.audio.input_shape) == 3  # images: oneDNN's layout
+            if self._channels_last:
+                model.to(memory_format=torch.channels_last)
+        self.backend = "torch bf16" if self.precision == "bf16" else "torch"
         if want.type == "cuda":
             self.on_gpu = True
             self.device = f"{want} ({torch.cuda.get_device_name(want)})"
-            self.backend = "torch bf16"
             if cuda_graph:
                 self._graph = _CudaGraph.capture(self._forward, self.window_samples, want)
                 if self._graph is not None:
@@ -136,12 +173,13 @@ class TorchEngine(Engine):
         else:
             torch.set_num_threads(threads)
             self.device = f"cpu ({threads} threads)"
-            self.backend = "torch"
 
     def _forward(self, windows: torch.Tensor) -> torch.Tensor:
         features = self.front(windows)  # float32: the front end is never autocast
-        cuda = self.torch_device.type == "cuda"
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        if self._channels_last:
+            features = features.contiguous(memory_format=torch.channels_last)
+        bf16 = self.precision == "bf16"
+        with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=bf16):
             z = self.model(features)
         return self.model.to_deam(z.float())
 

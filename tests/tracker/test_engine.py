@@ -15,7 +15,7 @@ from emotrack.models.audio import SAMPLE_RATE, frame_windows, load_audio, window
 from emotrack.models.emotion import read_checkpoint
 from emotrack.models.errors import UserError
 from emotrack.models.onnx_meta import KEY_AUDIO
-from emotrack.tracker.engine import Engine
+from emotrack.tracker.engine import Engine, native_bf16, resolve_precision
 
 
 def windows(count: int, seed: int = 0) -> np.ndarray:
@@ -109,6 +109,30 @@ def test_unusable_model_paths_say_what_to_do(cnn_run, tmp_path):
         Engine.load(cnn_run / "model.onnx", backend="torch")
     with pytest.raises(UserError, match="--device 'tpu'"):
         Engine.load(cnn_run, device="tpu")
+
+
+def test_bf16_on_the_cpu_stays_close_to_fp32(cnn_run, torch_engine):
+    bf16 = Engine.load(cnn_run, device="cpu", backend="torch", precision="bf16")
+    assert bf16.backend == "torch bf16" and torch_engine.backend == "torch"
+    x = windows(4)
+    got, expected = bf16.predict(x), torch_engine.predict(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=0.05)
+
+
+def test_auto_precision_is_bf16_where_it_pays_and_exact_for_the_cnn():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("auto", "cnn", cpu) == "fp32"
+    assert resolve_precision("auto", "mamba_vision_T", cpu) == ("bf16" if native_bf16() else "fp32")
+    assert resolve_precision("auto", "mamba_vision_T", gpu) == "bf16"
+    assert resolve_precision("fp32", "mamba_vision_T", gpu) == "fp32"
+    with pytest.raises(UserError, match="--precision 'fp16'"):
+        resolve_precision("fp16", "cnn", cpu)
+
+
+def test_onnx_models_refuse_bf16(cnn_run):
+    with pytest.raises(UserError, match="ONNX models run in fp32"):
+        Engine.load(cnn_run / "model.onnx", device="cpu", precision="bf16")
 
 
 def test_a_run_folder_picks_its_checkpoint_or_its_onnx_export(cnn_run, tmp_path):
