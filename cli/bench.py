@@ -215,7 +215,8 @@ def bench_hop_latency(engine, path: Path) -> Row:
     """A file paced in real time (as a microphone would be): audio in to value out per hop."""
     from emotrack.tracker.session import track_file
 
-    result = track_file(path, engine, fast=False, play=False)
+    with StolenTime() as stolen:
+        result = track_file(path, engine, fast=False, play=False)
     _raise_if_failed(result)
     stats = result.stats
     return Row(
@@ -228,6 +229,7 @@ def bench_hop_latency(engine, path: Path) -> Row:
             "p95_ms": stats.latency_p95_ms,
             "windows": stats.windows,
             "dropped": stats.dropped,
+            **stolen.summary(),
         },
     )
 
@@ -236,7 +238,7 @@ def bench_file_mode(engine, path: Path, what: str) -> Row:
     """Track a file as fast as possible, decoding included; resident memory sampled meanwhile."""
     from emotrack.tracker.session import track_file
 
-    with MemorySampler() as memory:
+    with MemorySampler() as memory, StolenTime() as stolen:
         result = track_file(path, engine, fast=True, play=False)
     _raise_if_failed(result)
     stats = result.stats
@@ -250,6 +252,7 @@ def bench_file_mode(engine, path: Path, what: str) -> Row:
             "realtime_factor": stats.realtime_factor,
             "windows": stats.windows,
             **memory.summary(),
+            **stolen.summary(),
         },
     )
 
@@ -339,6 +342,25 @@ class MemorySampler:
             "rss_first_tenth_mb": float(mb[:tenth].mean()),
             "rss_last_tenth_mb": float(mb[-tenth:].mean()),
         }
+
+
+class StolenTime:
+    """The share of CPU time a virtual machine's host gave to others while active ("steal":
+    high values mean this machine's timings are not its own)."""
+
+    def __enter__(self) -> StolenTime:
+        self._start = psutil.cpu_times()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._end = psutil.cpu_times()
+
+    def summary(self) -> dict:
+        if not hasattr(self._start, "steal"):  # not Linux
+            return {}
+        total = sum(self._end) - sum(self._start)
+        stolen = self._end.steal - self._start.steal
+        return {"cpu_steal_pct": 100.0 * stolen / total if total > 0 else 0.0}
 
 
 def make_run(folder: Path, backbone: str, onnx: bool) -> Path:

@@ -21,6 +21,7 @@ def test_bench_measures_front_end_inference_latency_and_file_mode(tmp_path, caps
     file_mode = [r for r in data["results"] if r["what"] == "file mode"]
     assert all(r["numbers"]["realtime_factor"] > 1 for r in file_mode)
     assert all(r["numbers"]["rss_peak_mb"] > 0 for r in file_mode)
+    assert all(0 <= r["numbers"]["cpu_steal_pct"] <= 100 for r in file_mode)  # Linux
 
 
 def test_bench_refuses_an_unknown_backbone(capsys):
