@@ -84,9 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--live-seconds",
         type=float,
-        default=15.0,
+        default=30.0,
         metavar="S",
-        help="real-time audio per hop-latency measurement (default 15)",
+        help="real-time audio per hop-latency measurement (default 30: 51 windows)",
     )
     parser.add_argument(
         "--hour",

@@ -15,7 +15,7 @@ from emotrack.models.audio import SAMPLE_RATE, frame_windows, load_audio, window
 from emotrack.models.emotion import read_checkpoint
 from emotrack.models.errors import UserError
 from emotrack.models.onnx_meta import KEY_AUDIO
-from emotrack.tracker.engine import Engine, native_bf16, resolve_precision
+from emotrack.tracker.engine import Engine, _traced, native_bf16, resolve_precision
 
 
 def windows(count: int, seed: int = 0) -> np.ndarray:
@@ -36,7 +36,8 @@ def test_torch_and_onnx_agree_on_the_cnn(torch_engine, onnx_engine):
     assert got.shape == expected.shape == (5, 2)
     np.testing.assert_allclose(got, expected, atol=1e-3)
     assert np.ptp(expected, axis=0).min() > 1e-4  # the windows give different values
-    assert torch_engine.backend == "torch" and onnx_engine.backend == "onnxruntime CPU"
+    assert torch_engine.backend == "torch + TorchScript"  # the traced graph is what agrees
+    assert onnx_engine.backend == "onnxruntime CPU"
     assert torch_engine.device.startswith("cpu") and onnx_engine.device.startswith("cpu")
 
 
@@ -113,7 +114,7 @@ def test_unusable_model_paths_say_what_to_do(cnn_run, tmp_path):
 
 def test_bf16_on_the_cpu_stays_close_to_fp32(cnn_run, torch_engine):
     bf16 = Engine.load(cnn_run, device="cpu", backend="torch", precision="bf16")
-    assert bf16.backend == "torch bf16" and torch_engine.backend == "torch"
+    assert bf16.backend == "torch bf16 + TorchScript"
     x = windows(4)
     got, expected = bf16.predict(x), torch_engine.predict(x)
     assert got.dtype == np.float32
@@ -136,7 +137,7 @@ def test_onnx_models_refuse_bf16(cnn_run):
 
 
 def test_a_run_folder_picks_its_checkpoint_or_its_onnx_export(cnn_run, tmp_path):
-    assert Engine.load(cnn_run, device="cpu").backend == "torch"
+    assert Engine.load(cnn_run, device="cpu").backend == "torch + TorchScript"
     assert Engine.load(cnn_run, device="cpu", backend="onnx").backend == "onnxruntime CPU"
     exported_only = tmp_path / "exported"
     exported_only.mkdir()
@@ -150,3 +151,12 @@ def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(cnn_run):
         Engine.load(cnn_run, device="cuda", backend="torch")
     with pytest.raises(UserError, match="no CUDA provider"):
         Engine.load(cnn_run, device="cuda", backend="onnx")
+
+
+def test_a_model_the_tracer_cannot_capture_runs_eagerly():
+    class BatchDependent(torch.nn.Module):
+        def forward(self, x):  # the tracer keeps the branch of its example's batch size
+            return x * 2 if x.shape[0] == 1 else x * 3
+
+    assert _traced(BatchDependent(), torch.ones(1, 4)) is None
+    assert _traced(torch.nn.Linear(4, 2), torch.ones(1, 4)) is not None
