@@ -36,13 +36,17 @@ def native_bf16() -> bool:
 def resolve_precision(precision: str, backbone: str, device: torch.device) -> str:
     """ "fp32" or "bf16" for ``--precision``. auto: bf16 on a GPU, and on a CPU with bf16 in
     hardware for every backbone but the small CNN (fast in fp32, and kept exact there)."""
-    if precision not in PRECISIONS:
-        raise UserError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16"
     return "bf16" if backbone != "cnn" and native_bf16() else "fp32"
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise UserError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
 
 
 def cpu_threads() -> int:
@@ -88,8 +92,7 @@ class Engine:
         precision: str = "auto",
     ) -> Engine:
         """Load a run folder, ``.pt`` checkpoint or ``.onnx`` file (UserError if unusable)."""
-        if precision not in PRECISIONS:
-            raise UserError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+        check_precision(precision)
         if backend not in BACKENDS:
             raise UserError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
         if device not in DEVICES and not device.startswith("cuda:"):
