@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     optim.add_argument(
         "--compile",
         action="store_true",
-        help="compile the model for training with torch.compile: on a GPU about 1.4x more "
+        help="compile the model for training with torch.compile: on a GPU 1.4-1.6x the "
         "windows/s for MambaVision, after a one-off compilation of a minute or two (cached "
         "for later runs); worth it for long runs [default: off]",
     )
