@@ -1,9 +1,10 @@
 """Inference: 16 kHz windows -> valence and arousal on DEAM's 1..9 scale.
 
 Two backends share the one front end (``emotrack.models.audio.FrontEnd``): PyTorch (a run
-folder or ``.pt`` checkpoint; on a GPU with bf16 autocast and, for batch 1, a CUDA graph) and
-ONNX Runtime (an exported ``model.onnx``; CUDA provider where present). A model whose audio
-parameters or output scale differ from what this front end computes is refused.
+folder or ``.pt`` checkpoint; on a GPU with bf16 autocast and, for batch 1, a CUDA graph; on a
+CPU as a traced TorchScript graph, in bf16 where the CPU has it) and ONNX Runtime (an exported
+``model.onnx``; CUDA provider where present). A model whose audio parameters or output scale
+differ from what this front end computes is refused.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def _finish(values: np.ndarray) -> np.ndarray:
 
 class TorchEngine(Engine):
     """PyTorch model; bf16 autocast on a GPU, batch-1 calls replayed from a CUDA graph; on a
-    CPU in bf16 (weights cast once, channels-last images) where the CPU has it in hardware."""
+    CPU one traced TorchScript graph, in bf16 (weights cast once, channels-last images) where
+    the CPU has bf16 in hardware."""
 
     def __init__(
         self, path: Path, device: str, threads: int, cuda_graph: bool, precision: str
