@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
 
 def bench_front_end(device: torch.device) -> list[Row]:
     """Windows per second through the shared front end, per audio configuration."""
-    from emotrack.models.audio import CNN_MEL, MEL_IMAGE, FrontEnd
+    from emotrack.models.audio import CNN_MEL, MEL_IMAGE
+    from emotrack.models.frontend import FrontEnd
 
     rows = []
     for label, config in (("mel image 3x224x224", MEL_IMAGE), ("64-band mel", CNN_MEL)):

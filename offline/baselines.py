@@ -16,8 +16,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from emotrack.models.audio import CNN_MEL, FrontEnd
+from emotrack.models.audio import CNN_MEL
 from emotrack.models.emotion import DIMENSIONS
+from emotrack.models.frontend import FrontEnd
 
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 5, 15))  # penalties tried on val
 

@@ -8,7 +8,7 @@ A cache folder is keyed by every audio parameter and the windowing
 parameter means another folder; a changed audio file (size or modification time) is
 recomputed. Files are written under a temporary name and renamed, so an interrupted build leaves
 only whole files, and a rerun skips what is done. Features come from
-:class:`emotrack.models.audio.FrontEnd`; nothing of the front end is reimplemented here.
+:class:`emotrack.models.frontend.FrontEnd`; nothing of the front end is reimplemented here.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import (
     TRAIN_WINDOWS_PER_CLIP,
     AudioConfig,
-    FrontEnd,
     audio_info,
     frame_windows,
     load_audio,
     window_starts,
 )
 from emotrack.models.errors import UserError
+from emotrack.models.frontend import FrontEnd
 
 FORMAT_VERSION = 1
 PARAMETERS_FILE = "cache.json"

@@ -27,7 +27,7 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from emotrack.models.atomic import write_json
-from emotrack.models.audio import TRAIN_WINDOWS_PER_CLIP, FrontEnd, spec_augment
+from emotrack.models.audio import TRAIN_WINDOWS_PER_CLIP
 from emotrack.models.backbones import BACKBONE_NAMES, audio_config_for
 from emotrack.models.emotion import (
     DIMENSIONS,
@@ -41,6 +41,7 @@ from emotrack.models.emotion import (
     unit_to_nine,
 )
 from emotrack.models.errors import UserError
+from emotrack.models.frontend import FrontEnd, spec_augment
 from emotrack.offline import distributed
 from emotrack.offline.dataset import DeviceWindows, WindowSet, build_windows, shuffled_labels
 from emotrack.offline.distributed import Dist

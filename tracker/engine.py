@@ -1,6 +1,6 @@
 """Inference: 16 kHz windows -> valence and arousal on DEAM's 1..9 scale.
 
-Two backends share the one front end (``emotrack.models.audio.FrontEnd``): PyTorch (a run
+Two backends share the one front end (``emotrack.models.frontend.FrontEnd``): PyTorch (a run
 folder or ``.pt`` checkpoint; on a GPU with bf16 autocast and, for batch 1, a CUDA graph; on a
 CPU as a traced TorchScript graph, in bf16 where the CPU has it) and ONNX Runtime (an exported
 ``model.onnx``; CUDA provider where present). A model whose audio parameters or output scale
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emotrack.models.audio import FrontEnd
 from emotrack.models.emotion import CheckpointError, load_model, resolve_checkpoint
 from emotrack.models.errors import UserError
+from emotrack.models.frontend import FrontEnd
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")

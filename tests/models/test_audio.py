@@ -1,20 +1,17 @@
-"""The shared front end: decoding, resampling, windowing, log-mel images, SpecAugment."""
+"""Audio parameters, decoding, resampling and windowing."""
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from emotrack.models import audio
 from emotrack.models.audio import (
     CNN_MEL,
     MEL_IMAGE,
-    WAVEFORM,
     AudioConfig,
     AudioError,
-    FrontEnd,
     StreamResampler,
     frame_windows,
     load_audio,
@@ -120,43 +117,6 @@ def test_short_audio_gives_one_zero_padded_window():
     assert windows[0, :16_000].sum() == 16_000 and windows[0, 16_000:].sum() == 0
 
 
-@pytest.mark.parametrize("config", [MEL_IMAGE, CNN_MEL, audio.AST_MEL, WAVEFORM])
-def test_front_end_shapes_and_finiteness(config):
-    front = FrontEnd(config)
-    rng = np.random.default_rng(1)
-    windows = np.stack(
-        [
-            np.zeros(config.window_samples),  # silence
-            1e-9 * rng.standard_normal(config.window_samples),  # near-silence
-            np.full(config.window_samples, np.nan),  # NaN
-            0.3 * rng.standard_normal(config.window_samples),
-        ]
-    ).astype(np.float32)
-    out = front(torch.from_numpy(windows))
-    assert out.shape == (4, *config.input_shape)
-    assert torch.isfinite(out).all()
-    assert torch.equal(front.from_features(front.features(torch.from_numpy(windows))), out)
-
-
-def test_log_mel_is_standardised_per_window_and_independent_of_batch():
-    front = FrontEnd(MEL_IMAGE)
-    rng = np.random.default_rng(2)
-    loud = 0.9 * rng.standard_normal((1, 80_000)).astype(np.float32)
-    quiet = 0.001 * rng.standard_normal((1, 80_000)).astype(np.float32)
-    both = front.log_mel(torch.from_numpy(np.concatenate([loud, quiet])))
-    alone = front.log_mel(torch.from_numpy(quiet))
-    torch.testing.assert_close(both[1:], alone, atol=1e-4, rtol=1e-4)
-    assert both.mean(dim=(1, 2)).abs().max() < 1e-4
-    assert torch.allclose(both.std(dim=(1, 2), unbiased=False), torch.ones(2), atol=1e-3)
-
-
-def test_spectrogram_follows_pitch():
-    front = FrontEnd(CNN_MEL)
-    low = front.log_mel(torch.from_numpy(tone(200, 5.0, 16_000))[None])
-    high = front.log_mel(torch.from_numpy(tone(3_000, 5.0, 16_000))[None])
-    assert low[0].mean(dim=1).argmax() < high[0].mean(dim=1).argmax()
-
-
 def test_config_key_changes_with_any_parameter_and_round_trips():
     keys = {MEL_IMAGE.key()}
     for field, value in [("n_fft", 1024), ("hop_length", 256), ("n_mels", 128), ("top_db", 60.0)]:
@@ -166,27 +126,6 @@ def test_config_key_changes_with_any_parameter_and_round_trips():
     assert MEL_IMAGE.differences(CNN_MEL)
     with pytest.raises(ValueError, match="unknown audio parameters"):
         AudioConfig.from_dict({**MEL_IMAGE.to_dict(), "colour": 1})
-
-
-def test_spec_augment_masks_training_input_only():
-    x = torch.randn(3, 64, 157)
-    generator = torch.Generator().manual_seed(0)
-    y = audio.spec_augment(x, generator, max_freq_width=10, max_time_width=10)
-    assert y.shape == x.shape and not torch.equal(x, y)
-    assert (y == 0).any() and not (x == 0).any()  # input untouched
-    changed = (y != x).float().mean()
-    assert 0 < changed < 0.5
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("config", [MEL_IMAGE, CNN_MEL])
-def test_gpu_front_end_gives_the_cpu_numbers(config):
-    windows = torch.from_numpy(
-        0.3 * np.random.default_rng(3).standard_normal((8, config.window_samples))
-    ).float()
-    cpu = FrontEnd(config)(windows)
-    gpu = FrontEnd(config).cuda()(windows.cuda()).cpu()
-    torch.testing.assert_close(gpu, cpu, atol=2e-3, rtol=1e-3)
 
 
 def test_macos_resource_fork_beside_the_file_is_ignored(tmp_path):

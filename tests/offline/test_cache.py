@@ -20,12 +20,12 @@ from emotrack.models.audio import (
     CNN_MEL,
     WAVEFORM,
     AudioConfig,
-    FrontEnd,
     frame_windows,
     load_audio,
     window_starts,
 )
 from emotrack.models.errors import UserError
+from emotrack.models.frontend import FrontEnd
 from emotrack.offline import cache as cache_module
 from emotrack.offline.cache import (
     PARTIAL_SUFFIX,

@@ -49,8 +49,8 @@ def test_batch_gives_the_same_values_as_one_window_at_a_time(onnx_engine):
 
 def test_values_match_the_offline_front_end_on_a_real_file(torch_engine, mp3_song, cnn_run):
     """The tracker's engine = offline windowing + the checkpoint's model, nothing else."""
-    from emotrack.models.audio import FrontEnd
     from emotrack.models.emotion import load_model
+    from emotrack.models.frontend import FrontEnd
 
     audio = load_audio(mp3_song)
     x = frame_windows(audio, window_starts(len(audio), torch_engine.audio, hop_seconds=1.0))
