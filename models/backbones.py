@@ -15,11 +15,12 @@ from emotrack.models.audio import AST_MEL, CNN_MEL, MEL_IMAGE, WAVEFORM, AudioCo
 from emotrack.models.errors import UserError
 
 MAMBA_NAMES = ("mamba_vision_T", "mamba_vision_S", "mamba_vision_B")
-BACKBONE_NAMES = (*MAMBA_NAMES, "cnn", "ast", "wav2vec2")
+BACKBONE_NAMES = (*MAMBA_NAMES, "cnn", "cnn_fusion", "ast", "wav2vec2")
 
 _AUDIO = {
     **{name: MEL_IMAGE for name in MAMBA_NAMES},
     "cnn": CNN_MEL,
+    "cnn_fusion": CNN_MEL,
     "ast": AST_MEL,
     "wav2vec2": WAVEFORM,
 }
@@ -51,12 +52,17 @@ def build_backbone(
         from emotrack.models.mamba import MambaVisionBackbone
 
         return MambaVisionBackbone(name, pretrained=pretrained, weights=weights, **kwargs)
-    if name == "cnn":
-        from emotrack.models.cnn import SmallCNN
+    if name in ("cnn", "cnn_fusion"):
+        from emotrack.models.cnn import FusionCNN, SmallCNN
 
         if pretrained:
-            raise UserError("backbone 'cnn' has no published weights; omit --pretrained")
-        model = SmallCNN(**kwargs)
+            raise UserError(f"backbone {name!r} has no published weights; omit --pretrained")
+        if name == "cnn":
+            model = SmallCNN(**kwargs)
+        else:
+            audio = CNN_MEL
+            frame = audio.hop_length / audio.sample_rate
+            model = FusionCNN(audio.n_mels, audio.n_frames, frame, **kwargs)
         if weights is not None:
             load_fitting(model, read_state_dict(weights), weights, name)
         return model

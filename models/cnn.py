@@ -28,3 +28,31 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.features(x)).flatten(1)
+
+
+class FusionCNN(nn.Module):
+    """The small CNN's learned features beside handcrafted musical descriptors of the same
+    log-mel (:class:`~emotrack.models.descriptors.MelDescriptors`), each normalised, joined."""
+
+    def __init__(
+        self,
+        n_mels: int,
+        frames: int,
+        frame_seconds: float,
+        channels: tuple[int, ...] = (32, 64, 128),
+        descriptor_dim: int = 64,
+    ) -> None:
+        super().__init__()
+        from emotrack.models.descriptors import MelDescriptors
+
+        self.cnn = SmallCNN(channels)
+        self.descriptors = MelDescriptors(n_mels, frames, frame_seconds)
+        self.project = nn.Sequential(
+            nn.BatchNorm1d(self.descriptors.dim),
+            nn.Linear(self.descriptors.dim, descriptor_dim),
+            nn.GELU(),
+        )
+        self.feature_dim = self.cnn.feature_dim + descriptor_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.cnn(x), self.project(self.descriptors(x))], dim=1)

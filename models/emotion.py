@@ -1,8 +1,12 @@
 """Backbone + two heads = an emotion model; its checkpoint carries what it needs to be used.
 
-The model predicts, per window, valence and arousal as z-scores of DEAM's -1..1 scale
-(``LabelScale`` holds the train+val mean and std). ``to_deam`` maps them to DEAM's 1..9
-scale, the scale every result and every tracker output is reported on.
+Each head gives one number per window. What it means is the model's :class:`LabelScale`:
+a model trained on continuous labels (DEAM) predicts z-scores of DEAM's -1..1 scale (the scale
+holds the train+val mean and std) and reports ``5 + 4 x unit`` (DEAM's 1..9); a model trained on
+quadrants alone (4Q) predicts the logit of P(positive valence / high arousal) and reports
+``1 + 8 x P``. Either way every result and every tracker output is on the one 1..9 plane with 5
+as the quadrant boundary; ``to_values`` maps head outputs there, ``sign_logits`` gives the
+logits the sign loss reads.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from emotrack.models.audio import AudioConfig
 from emotrack.models.errors import UserError
 
 CHECKPOINT_FORMAT = "emotrack-checkpoint/1"
-DEAM_SCALE = "deam-1-9"  # the only output scale the tracker accepts
+DEAM_SCALE = "deam-1-9"  # regression: value = 5 + 4 x (z x std + mean)
+PROBABILITY_SCALE = "probability-1-9"  # quadrant models: value = 1 + 8 x sigmoid(z)
+SCALE_MEANINGS = {
+    DEAM_SCALE: "DEAM's 1..9 scale (regressed on continuous annotations); 5 is neutral",
+    PROBABILITY_SCALE: "1 + 8 x P(positive valence / high arousal), learned from quadrant "
+    "labels; 5 is the quadrant boundary (P = 0.5)",
+}
+SIGN_SLOPE = 4.0  # DEAM-scale models: P(positive) = sigmoid(SIGN_SLOPE x unit); 7 -> P = 0.88
 DIMENSIONS = ("valence", "arousal")
 
 
@@ -29,11 +40,24 @@ class CheckpointError(UserError):
 
 @dataclass(frozen=True)
 class LabelScale:
-    """z-score <-> DEAM scales. Static 1..9 maps to -1..1 by x1 = (x9 - 5) / 4."""
+    """What a head's output means. On ``DEAM_SCALE`` it is a z-score of DEAM's -1..1 scale
+    (static 1..9 maps to -1..1 by x1 = (x9 - 5) / 4) with this ``mean`` and ``std``; on
+    ``PROBABILITY_SCALE`` a logit (mean and std are unused)."""
 
     mean: tuple[float, float] = (0.0, 0.0)  # on the -1..1 scale, (valence, arousal)
     std: tuple[float, float] = (1.0, 1.0)
     output_scale: str = DEAM_SCALE
+
+    def __post_init__(self) -> None:
+        if self.output_scale not in SCALE_MEANINGS:
+            raise ValueError(
+                f"unknown output scale {self.output_scale!r}; known: {', '.join(SCALE_MEANINGS)}"
+            )
+
+    @property
+    def meaning(self) -> str:
+        """What the 1..9 values mean, in words (model cards, reports, `emotrack file`)."""
+        return SCALE_MEANINGS[self.output_scale]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,20 +137,32 @@ class EmotionModel(nn.Module):
             part.to(dtype)
         return self
 
-    def to_deam(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, 2) z-scores -> (B, 2) on DEAM's 1..9 scale."""
+    @property
+    def probability_scale(self) -> bool:
+        return self.labels.output_scale == PROBABILITY_SCALE
+
+    def to_values(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, 2) head outputs -> (B, 2) on the 1..9 plane (see the module docstring)."""
+        if self.probability_scale:
+            return 1.0 + 8.0 * torch.sigmoid(z.float())
         return unit_to_nine(z.float() * self.label_std + self.label_mean)
 
+    def sign_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, 2) head outputs -> logits of P(positive valence / high arousal)."""
+        if self.probability_scale:
+            return z.float()
+        return SIGN_SLOPE * (z.float() * self.label_std + self.label_mean)
 
-class DeamOutput(nn.Module):
-    """Wraps a model so its output is already on the 1..9 scale (used for ONNX export)."""
+
+class ValueOutput(nn.Module):
+    """Wraps a model so its output is already on the 1..9 plane (used for ONNX export)."""
 
     def __init__(self, model: EmotionModel) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.to_deam(self.model(x))
+        return self.model.to_values(self.model(x))
 
 
 def build_model(
@@ -175,10 +211,11 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A run folder means its best checkpoint (``best.pt``, else ``last.pt``)."""
+    """A run folder means its best checkpoint (``best.pt``, else ``last.pt``); a
+    cross-validation folder means the model of its ``final/`` run."""
     path = Path(path)
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
+        for name in ("best.pt", "last.pt", "final/best.pt", "final/last.pt"):
             if (path / name).is_file():
                 return path / name
         raise CheckpointError(f"{path}: run folder holds no best.pt or last.pt; train it first")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from emotrack.models.audio import AudioConfig
-from emotrack.models.emotion import DEAM_SCALE, DIMENSIONS, EmotionModel, LabelScale
+from emotrack.models.emotion import DIMENSIONS, EmotionModel, LabelScale
 from emotrack.models.errors import UserError
 
 ONNX_FORMAT = "emotrack-onnx/1"
@@ -62,11 +62,8 @@ def parse_metadata(props: dict[str, str], origin: str | Path = "ONNX model") -> 
         outputs = json.loads(props.get(KEY_OUTPUTS, json.dumps(list(DIMENSIONS))))
     except (KeyError, ValueError, TypeError) as exc:
         raise OnnxModelError(f"{origin}: damaged emotrack metadata ({exc}); {FIX}") from None
-    if labels.output_scale != DEAM_SCALE or list(outputs) != list(DIMENSIONS):
-        raise OnnxModelError(
-            f"{origin}: outputs {outputs} on scale {labels.output_scale!r}, expected "
-            f"{list(DIMENSIONS)} on {DEAM_SCALE!r}; {FIX}"
-        )
+    if list(outputs) != list(DIMENSIONS):
+        raise OnnxModelError(f"{origin}: outputs {outputs}, expected {list(DIMENSIONS)}; {FIX}")
     return OnnxMetadata(audio, labels, backbone)
 
 

@@ -1,5 +1,7 @@
-"""Baselines that show what the network adds: the training mean, and ridge regression on
-pooled log-mel statistics. Both predict one (valence, arousal) pair per song on 1..9.
+"""Baselines that show what the network adds. For continuous labels (DEAM): the training mean
+and ridge regression on pooled log-mel statistics, one (valence, arousal) pair per song on
+1..9. For quadrant labels (4Q): the majority quadrant, and multinomial logistic regression on
+the same pooled statistics.
 
 Ridge features, per song: the mean and the standard deviation over time of each mel band,
 over all of the song's cached windows. Features are standardised with training statistics;
@@ -109,41 +111,58 @@ def _waveform_front_end() -> FrontEnd:
     return FrontEnd(CNN_MEL)
 
 
-def song_features(load: Callable[[int], np.ndarray], song_ids: Iterable[int]) -> np.ndarray:
-    """(n_songs, F) pooled features; ``load(song_id)`` returns that song's cached windows,
-    e.g. ``lambda i: cache.load(i)[0]`` for a ``MelCache``."""
-    return np.stack([pooled_mel_stats(load(int(i))) for i in song_ids])
+def song_features(load: Callable[[str], np.ndarray], keys: Iterable[str]) -> np.ndarray:
+    """(n_clips, F) pooled features; ``load(key)`` returns that clip's cached windows,
+    e.g. ``lambda k: cache.load(k)[0]`` for a ``MelCache``."""
+    return np.stack([pooled_mel_stats(load(key)) for key in keys])
+
+
+# ---------------------------------------------------------------------------- quadrants
+
+LOGISTIC_CS = tuple(float(c) for c in np.logspace(-4, 1, 11))  # inverse penalties tried on val
+
+
+def majority_baseline(train_quadrants: np.ndarray) -> int:
+    """The quadrant index (0..3) most frequent among the training clips (lowest on a tie)."""
+    return int(np.bincount(np.asarray(train_quadrants, dtype=np.int64), minlength=4).argmax())
 
 
 @dataclass
-class BaselineInputs:
-    """What :func:`emotrack.offline.report.evaluate_predictions` needs to score the baselines:
-    song-level features and 1..9 targets of the train and val songs, features of the songs
-    being evaluated (``eval_ids`` in any order; they are matched by id)."""
+class LogisticBaseline:
+    """Multinomial logistic regression on standardised features (L2, penalty chosen on val)."""
 
-    train_features: np.ndarray  # (n_train, F)
-    train_targets: np.ndarray  # (n_train, 2), 1..9
-    val_features: np.ndarray  # (n_val, F)
-    val_targets: np.ndarray  # (n_val, 2), 1..9
-    eval_ids: np.ndarray  # (n_eval,)
-    eval_features: np.ndarray  # (n_eval, F)
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    model: object  # sklearn LogisticRegression
+    c: float  # chosen inverse penalty
+    val_f1: dict[float, float]  # inverse penalty -> validation macro-F1
 
-    @classmethod
-    def from_cache(
-        cls,
-        load: Callable[[int], np.ndarray],
-        targets: dict[int, tuple[float, float]],
-        train_ids: Iterable[int],
-        val_ids: Iterable[int],
-        eval_ids: Iterable[int],
-    ) -> BaselineInputs:
-        """Build from a window loader (see :func:`song_features`) and song id -> (v, a) on 1..9."""
-        train_ids, val_ids, eval_ids = list(train_ids), list(val_ids), list(eval_ids)
-        return cls(
-            train_features=song_features(load, train_ids),
-            train_targets=np.array([targets[i] for i in train_ids], dtype=np.float64),
-            val_features=song_features(load, val_ids),
-            val_targets=np.array([targets[i] for i in val_ids], dtype=np.float64),
-            eval_ids=np.asarray(eval_ids),
-            eval_features=song_features(load, eval_ids),
-        )
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        x = (np.asarray(features, dtype=np.float64) - self.feature_mean) / self.feature_std
+        return self.model.predict(x).astype(np.int64)
+
+
+def logistic_baseline(
+    train_features: np.ndarray,
+    train_quadrants: np.ndarray,
+    val_features: np.ndarray,
+    val_quadrants: np.ndarray,
+    cs: Iterable[float] = LOGISTIC_CS,
+) -> LogisticBaseline:
+    """Fit on train for every penalty, keep the one with the best validation macro-F1 (the
+    strongest penalty on a tie)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from emotrack.offline.metrics import quadrant_scores
+
+    x = np.asarray(train_features, dtype=np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std < 1e-8] = 1.0
+    xs, xv = (x - mean) / std, (np.asarray(val_features, dtype=np.float64) - mean) / std
+    fits, scores = {}, {}
+    for c in sorted(cs):
+        model = LogisticRegression(C=c, max_iter=2000).fit(xs, train_quadrants)
+        fits[c] = model
+        scores[c] = quadrant_scores(val_quadrants, model.predict(xv))["macro_f1"]
+    best = max(scores, key=lambda c: (scores[c], -c))
+    return LogisticBaseline(mean, std, fits[best], best, scores)

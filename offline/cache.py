@@ -1,10 +1,10 @@
-"""Front-end features computed once per song and kept on disk, so training never decodes twice.
+"""Front-end features computed once per clip and kept on disk, so training never decodes twice.
 
 A cache folder is keyed by every audio parameter and the windowing
-(``<cache_root>/<audio.key()>-<windowing.key()>/``) and holds one ``<song_id>.npz`` per song
-(the features, the window starts and a stamp of the audio file they came from) plus
-``cache.json`` naming the parameters. A song whose audio cannot be used gets
-``<song_id>.problem.json`` instead, so a rerun reports it without decoding again. A changed
+(``<cache_root>/<audio.key()>-<windowing.key()>/``) and holds one ``<key>.npz`` per clip
+(``Clip.key``: the features, the window starts and a stamp of the audio file they came from) plus
+``cache.json`` naming the parameters. A clip whose audio cannot be used gets
+``<key>.problem.json`` instead, so a rerun reports it without decoding again. A changed
 parameter means another folder; a changed audio file (size or modification time) is
 recomputed. Files are written under a temporary name and renamed, so an interrupted build leaves
 only whole files, and a rerun skips what is done. Features come from
@@ -38,7 +38,7 @@ from emotrack.models.audio import (
 from emotrack.models.errors import UserError
 from emotrack.models.frontend import FrontEnd
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: entries named by clip key (deam-12, 4q-MT...)
 PARAMETERS_FILE = "cache.json"
 PARTIAL_SUFFIX = ".partial"
 PROBLEM_SUFFIX = ".problem.json"
@@ -52,7 +52,7 @@ class CacheError(UserError):
 
 @dataclass(frozen=True)
 class Windowing:
-    """Where the windows of a song start: ``count`` evenly spaced over the song (training),
+    """Where the windows of a clip start: ``count`` evenly spaced over the clip (training),
     or one every ``hop_seconds`` (dense, for dynamic labels). Exactly one is given."""
 
     count: int | None = TRAIN_WINDOWS_PER_CLIP
@@ -83,41 +83,42 @@ class Windowing:
 
 @dataclass
 class CacheProblem:
-    """A song left out of the cache, and why (the message names the file and the fix)."""
+    """A clip left out of the cache, and why (the message names the file and the fix)."""
 
-    song_id: int
+    key: str
     path: Path | None
     message: str
 
 
 @dataclass
 class MelCache:
-    """Cached features of ``song_ids`` in ``directory``; songs that failed are in ``problems``."""
+    """Cached features of the clips ``keys`` in ``directory``; those that failed are in
+    ``problems``."""
 
     directory: Path
     audio: AudioConfig
     windowing: Windowing
-    song_ids: list[int]
+    keys: list[str]
     problems: list[CacheProblem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._ids = set(self.song_ids)
+        self._keys = set(self.keys)
 
-    def __contains__(self, song_id: int) -> bool:
-        return song_id in self._ids
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
 
-    def path(self, song_id: int) -> Path:
-        return self.directory / f"{song_id}.npz"
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.npz"
 
-    def load(self, song_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(features float32 (N, *feature_shape), window starts in seconds (N,))."""
-        if song_id not in self._ids:
-            why = next((p.message for p in self.problems if p.song_id == song_id), None)
+        if key not in self._keys:
+            why = next((p.message for p in self.problems if p.key == key), None)
             raise CacheError(
-                f"song {song_id} is not in the cache {self.directory}"
-                + (f" ({why})" if why else "; build the cache with this song first")
+                f"{key} is not in the cache {self.directory}"
+                + (f" ({why})" if why else "; build the cache with this clip first")
             )
-        path = self.path(song_id)
+        path = self.path(key)
         try:
             with np.load(path, allow_pickle=False) as data:
                 return data["features"], data["starts"]
@@ -133,50 +134,50 @@ def cache_directory(cache_root: Path, audio: AudioConfig, windowing: Windowing) 
 
 
 def build_cache(
-    songs,
+    clips,
     audio: AudioConfig,
     windowing: Windowing,
     cache_root: Path,
     workers: int | None = None,
     progress: bool = True,
 ) -> MelCache:
-    """Compute and store the front-end features of ``songs`` (objects with ``.song_id`` and
-    ``.audio_path``), skipping songs already cached from the same audio file. ``workers``
-    processes share the work (None: one per CPU core; 1: in this process). Songs whose audio
+    """Compute and store the front-end features of ``clips`` (objects with ``.key`` and
+    ``.audio_path``), skipping clips already cached from the same audio file. ``workers``
+    processes share the work (None: one per CPU core; 1: in this process). Clips whose audio
     cannot be used are skipped and listed in the result's ``problems``."""
     directory = cache_directory(cache_root, audio, windowing)
     _prepare(directory, audio, windowing)
     problems: list[CacheProblem] = []
-    done: list[int] = []
-    todo: list[tuple[int, Path]] = []
-    seen: set[int] = set()
-    for song in songs:
-        song_id = int(song.song_id)
-        if song_id in seen:
+    done: list[str] = []
+    todo: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for clip in clips:
+        key = str(clip.key)
+        if key in seen:
             continue
-        seen.add(song_id)
-        path = None if song.audio_path is None else Path(song.audio_path)
+        seen.add(key)
+        path = None if clip.audio_path is None else Path(clip.audio_path)
         stamp = _stamp(path)
         if stamp is None:
             message = (
-                f"song {song_id}: no audio file; add it to the data folder"
+                f"{key}: no audio file; add it to the data folder"
                 if path is None
-                else f"{path}: no such file (song {song_id}); restore it or fix the path"
+                else f"{path}: no such file ({key}); restore it or fix the path"
             )
-            problems.append(CacheProblem(song_id, path, message))
-        elif _cached_stamp(directory / f"{song_id}.npz") == stamp:
-            done.append(song_id)
-        elif (known := _known_problem(directory / f"{song_id}{PROBLEM_SUFFIX}", stamp)) is not None:
-            problems.append(CacheProblem(song_id, path, known))
+            problems.append(CacheProblem(key, path, message))
+        elif _cached_stamp(directory / f"{key}.npz") == stamp:
+            done.append(key)
+        elif (known := _known_problem(directory / f"{key}{PROBLEM_SUFFIX}", stamp)) is not None:
+            problems.append(CacheProblem(key, path, known))
         else:
-            todo.append((song_id, path))
+            todo.append((key, path))
     paths = dict(todo)
-    for song_id, message in _compute(todo, audio, windowing, directory, workers, progress):
+    for key, message in _compute(todo, audio, windowing, directory, workers, progress):
         if message is None:
-            done.append(song_id)
+            done.append(key)
         else:
-            problems.append(CacheProblem(song_id, paths[song_id], message))
-    problems.sort(key=lambda p: p.song_id)
+            problems.append(CacheProblem(key, paths[key], message))
+    problems.sort(key=lambda p: p.key)
     return MelCache(directory, audio, windowing, sorted(done), problems)
 
 
@@ -239,18 +240,18 @@ def _cached_stamp(path: Path) -> str | None:
 
 
 def _compute(todo, audio, windowing, directory, workers, progress):
-    """Yield (song_id, problem message or None) for every song in ``todo``."""
+    """Yield (key, problem message or None) for every clip in ``todo``."""
     if not todo:
         return
     workers = min(os.cpu_count() or 1, len(todo)) if workers is None else min(workers, len(todo))
     bar = tqdm(
-        total=len(todo), desc="caching features", unit="song", file=sys.stderr, disable=not progress
+        total=len(todo), desc="caching features", unit="clip", file=sys.stderr, disable=not progress
     )
     with bar:
         if workers <= 1:
             front = FrontEnd(audio)
-            for song_id, path in todo:
-                yield song_id, cache_song(song_id, path, front, windowing, directory)
+            for key, path in todo:
+                yield key, cache_clip(key, path, front, windowing, directory)
                 bar.update()
             return
         # fork shares the imported torch (a spawned worker spends seconds importing it); each
@@ -261,8 +262,8 @@ def _compute(todo, audio, windowing, directory, workers, progress):
         )
         try:
             futures = {
-                pool.submit(_worker_song, song_id, path, windowing, directory): song_id
-                for song_id, path in todo
+                pool.submit(_worker_clip, key, path, windowing, directory): key
+                for key, path in todo
             }
             for future in as_completed(futures):
                 yield futures[future], future.result()
@@ -280,14 +281,14 @@ def _start_worker(audio: AudioConfig) -> None:
     _FRONT = FrontEnd(audio)
 
 
-def _worker_song(song_id: int, path: Path, windowing: Windowing, directory: Path) -> str | None:
-    return cache_song(song_id, path, _FRONT, windowing, directory)
+def _worker_clip(key: str, path: Path, windowing: Windowing, directory: Path) -> str | None:
+    return cache_clip(key, path, _FRONT, windowing, directory)
 
 
-def cache_song(
-    song_id: int, path: Path, front: FrontEnd, windowing: Windowing, directory: Path
+def cache_clip(
+    key: str, path: Path, front: FrontEnd, windowing: Windowing, directory: Path
 ) -> str | None:
-    """Decode, window and featurise one song into ``directory``; a problem message (also
+    """Decode, window and featurise one clip into ``directory``; a problem message (also
     recorded beside the entries) or None."""
     audio = front.config
     stamp = _stamp(path)
@@ -296,7 +297,7 @@ def cache_song(
         info = audio_info(path)
         samples = load_audio(path, audio.sample_rate)
     except UserError as exc:
-        message = f"{exc}; the song is left out"
+        message = f"{exc}; the clip is left out"
     else:
         promised = info.frames / info.samplerate if info.samplerate > 0 else 0.0
         decoded = len(samples) / audio.sample_rate
@@ -307,7 +308,7 @@ def cache_song(
             )
     if message is not None:
         record = {"source": stamp, "message": message}
-        write_atomic(directory / f"{song_id}{PROBLEM_SUFFIX}", json.dumps(record) + "\n")
+        write_atomic(directory / f"{key}{PROBLEM_SUFFIX}", json.dumps(record) + "\n")
         return message
     starts = windowing.starts(len(samples), audio)
     features = np.concatenate(
@@ -317,7 +318,7 @@ def cache_song(
         ]
     ).astype(np.float32, copy=False)
     _save(
-        directory / f"{song_id}.npz",
+        directory / f"{key}.npz",
         features=features,
         starts=starts / audio.sample_rate,
         source=np.array(stamp),

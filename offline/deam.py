@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from emotrack.models.audio import AUDIO_EXTENSIONS, WINDOW_SECONDS, audio_info
 from emotrack.models.errors import UserError
+from emotrack.offline.datafiles import DUPLICATE, Problem, norm_name, pick_copy, walk_data
 
 FIRST_ID, LAST_ID = 1, 2058
 YEAR_LAST_IDS = ((1000, 2013), (2000, 2014), (LAST_ID, 2015))  # (last id, year annotated)
@@ -41,7 +42,6 @@ ROW_FIX = "fix or delete the row; the rest of the file was loaded"
 MISSING_FILE = "missing-file"
 BAD_HEADER = "bad-header"
 BAD_ROW = "bad-row"
-DUPLICATE = "duplicate"
 UNREADABLE_AUDIO = "unreadable-audio"
 SHORT_AUDIO = "short-audio"
 UNKNOWN_ID = "unknown-id"
@@ -93,24 +93,6 @@ class Song:
 
 
 @dataclass
-class Problem:
-    """Something wrong in the data; ``message`` names the file (and line) and the fix."""
-
-    path: Path | None
-    row: int | None  # 1-based line in ``path``
-    kind: str
-    message: str
-
-    def to_dict(self) -> dict:
-        return {
-            "path": None if self.path is None else str(self.path),
-            "row": self.row,
-            "kind": self.kind,
-            "message": self.message,
-        }
-
-
-@dataclass
 class DeamFiles:
     """What a walk of a DEAM folder found."""
 
@@ -148,44 +130,6 @@ class Deam:
 # ---------------------------------------------------------------------------- finding files
 
 
-def _norm(name: str) -> str:
-    """Folder/file name for matching: lower case, `_`/`-` as spaces, spaces collapsed."""
-    return " ".join(re.sub(r"[_\-]+", " ", name.lower()).split())
-
-
-def _skipped(name: str) -> bool:
-    return name.startswith(".") or name == "__MACOSX"
-
-
-def _walk(root: Path):
-    """(folder, file names) under root, sorted, following links once, skipping per-rater data."""
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        parts = Path(dirpath).relative_to(root).parts
-        if real in seen or any(re.search(r"\brater", _norm(part)) for part in parts):
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not _skipped(d))
-        yield Path(dirpath), sorted(f for f in filenames if not _skipped(f))
-
-
-def _pick(role: str, paths: list[Path], problems: list[Problem]) -> Path:
-    """The shallowest of several copies of one file; the others are reported."""
-    ordered = sorted(paths, key=lambda p: (len(p.parts), str(p)))
-    for other in ordered[1:]:
-        problems.append(
-            Problem(
-                other,
-                None,
-                DUPLICATE,
-                f"{other}: another copy of {role}; using {ordered[0]} (remove one copy)",
-            )
-        )
-    return ordered[0]
-
-
 def find_deam_files(root: Path) -> DeamFiles:
     """Walk ``root`` for the averaged static label files, the dynamic ``valence.csv`` and
     ``arousal.csv`` and audio files named ``<song_id>.mp3`` (or another audio extension)."""
@@ -194,7 +138,7 @@ def find_deam_files(root: Path) -> DeamFiles:
     dynamic: dict[str, list[Path]] = {"valence": [], "arousal": []}
     audio: dict[int, list[Path]] = {}
     found = DeamFiles(root)
-    for folder, names in _walk(root):
+    for folder, names in walk_data(root):
         for name in names:
             path = folder / name
             stem, ext = os.path.splitext(name)
@@ -209,16 +153,18 @@ def find_deam_files(root: Path) -> DeamFiles:
                     )
                     continue
                 audio.setdefault(song_id, []).append(path)
-            elif ext == ".csv" and "static" in _norm(stem):
+            elif ext == ".csv" and "static" in norm_name(stem):
                 static.setdefault(name.lower(), []).append(path)
-            elif ext == ".csv" and _norm(stem) in dynamic:
-                dynamic[_norm(stem)].append(path)
-    found.static = [_pick(name, paths, found.problems) for name, paths in sorted(static.items())]
+            elif ext == ".csv" and norm_name(stem) in dynamic:
+                dynamic[norm_name(stem)].append(path)
+    found.static = [
+        pick_copy(name, paths, found.problems) for name, paths in sorted(static.items())
+    ]
     for dimension, paths in dynamic.items():
         if paths:
-            setattr(found, dimension, _pick(f"{dimension}.csv", paths, found.problems))
+            setattr(found, dimension, pick_copy(f"{dimension}.csv", paths, found.problems))
     found.audio = {
-        song_id: _pick(f"song {song_id}'s audio", paths, found.problems)
+        song_id: pick_copy(f"song {song_id}'s audio", paths, found.problems)
         for song_id, paths in sorted(audio.items())
     }
     return found

@@ -1,6 +1,6 @@
 """`emotrack export RUN --onnx`: a trained run as an ONNX model the tracker can run.
 
-The exported graph is the model with its output mapped to 1..9 (``DeamOutput``): input
+The exported graph is the model with its output mapped to 1..9 (``ValueOutput``): input
 ``(batch, *audio.input_shape)`` (what ``FrontEnd`` computes), dynamic batch axis, output
 ``(batch, 2)`` (valence, arousal). Its metadata_props carry the audio parameters, label scale,
 backbone and format version (``emotrack.models.onnx_meta``). Before the file is written,
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from emotrack.models.atomic import write_atomic
-from emotrack.models.emotion import DeamOutput, EmotionModel, load_model
+from emotrack.models.emotion import EmotionModel, ValueOutput, load_model
 from emotrack.models.errors import UserError
 from emotrack.models.onnx_meta import INPUT_NAME, OUTPUT_NAME, metadata_for
 
@@ -150,7 +150,7 @@ def to_onnx_bytes(model: EmotionModel, opset: int = DEFAULT_OPSET) -> bytes:
     """The serialized ONNX model (1..9 output, dynamic batch, emotrack metadata)."""
     import onnx
 
-    wrapper = DeamOutput(model).eval()
+    wrapper = ValueOutput(model).eval()
     example = torch.randn(EXPORT_BATCH, *model.audio.input_shape)
     buffer = io.BytesIO()
     try:
@@ -187,7 +187,7 @@ def check_against_torch(model: EmotionModel, data: bytes, seed: int = 0) -> floa
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(CHECK_BATCH, *model.audio.input_shape, generator=generator)
     with torch.no_grad():
-        expected = DeamOutput(model).eval()(x).numpy()
+        expected = ValueOutput(model).eval()(x).numpy()
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 4  # failures are reported once, by the exception below

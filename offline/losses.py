@@ -1,10 +1,12 @@
-"""Regression losses for (valence, arousal) on z-scored targets, with missing targets masked.
+"""Losses for (valence, arousal): regression on z-scored targets, and a logistic sign loss on
+quadrant labels, with missing targets masked so one batch can mix datasets.
 
 Every loss takes ``pred`` and ``target`` of shape (B, 2) and ``weight`` (B, 2): 1 where the
 target exists, 0 where it is missing (the target value there is ignored). Statistics are taken
 per dimension over the batch. A dimension with fewer than two targets in the batch adds no
 variance, correlation or CCC term (they are undefined for one value); a batch with no target at
-all gives a zero loss that still backpropagates (zero gradients).
+all gives a zero loss that still backpropagates (zero gradients). :func:`sign_loss` is the
+loss where a clip has only a quadrant (4Q): binary cross-entropy per dimension.
 """
 
 from __future__ import annotations
@@ -152,3 +154,19 @@ def make_loss(config: LossConfig) -> LossFn:
         return total
 
     return loss
+
+
+def sign_loss(
+    logits: torch.Tensor, target: torch.Tensor, sureness: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Logistic loss of (B, 2) sign logits against quadrant signs (1 positive, 0 negative, NaN
+    where a window has no quadrant), averaged over the windows that have one; 0 (with zero
+    gradients) when none has. ``sureness`` (B,) in 0..1 softens each target towards 0.5 (label
+    smoothing): a target of 1 with sureness 0.8 counts as 0.9."""
+    logits = logits.float()
+    weight = torch.isfinite(target).to(logits.dtype)
+    target = torch.where(weight > 0, target.float(), torch.full_like(logits, 0.5))
+    if sureness is not None:
+        target = 0.5 + (target - 0.5) * sureness.float()[:, None]
+    values = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return _weighted_mean(values, weight)

@@ -10,6 +10,8 @@ only when both sides are constant. R² may be negative (worse than predicting th
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from emotrack.models.emotion import DIMENSIONS, unit_to_nine
@@ -126,29 +128,43 @@ def quadrants(va: np.ndarray) -> np.ndarray:
     ).astype(np.int64)
 
 
-def quadrant_confusion(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """4x4 counts: row = true quadrant, column = predicted quadrant."""
-    t, p = quadrants(true), quadrants(pred)
-    if len(t) != len(p):
-        raise ValueError(f"{len(p)} predictions for {len(t)} truths")
+def quadrant_scores(true: np.ndarray, pred: np.ndarray) -> dict:
+    """Classification scores of quadrant indices 0..3 (see :data:`QUADRANT_NAMES`), true
+    against predicted; see :func:`confusion_scores`."""
+    true, pred = np.asarray(true, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    if true.shape != pred.shape or true.ndim != 1:
+        raise ValueError(f"{len(pred)} predicted quadrants for {len(true)} true ones")
+    if len(true) == 0:
+        raise ValueError("no quadrants to score")
     confusion = np.zeros((4, 4), dtype=np.int64)
-    np.add.at(confusion, (t, p), 1)
-    return confusion
+    np.add.at(confusion, (true, pred), 1)
+    return confusion_scores(confusion)
 
 
-def quadrant_accuracy(confusion: np.ndarray) -> float:
-    """Fraction on the diagonal (NaN for an empty matrix)."""
-    total = int(np.sum(confusion))
-    return float(np.trace(confusion)) / total if total else float("nan")
-
-
-def quadrant_report(pred: np.ndarray, true: np.ndarray) -> dict:
-    """``{"names", "confusion" (rows true, columns predicted), "accuracy"}`` as plain lists."""
-    confusion = quadrant_confusion(pred, true)
+def confusion_scores(confusion: np.ndarray) -> dict:
+    """From a 4x4 quadrant confusion matrix (rows true, columns predicted): ``accuracy``,
+    ``f1`` per quadrant, ``macro_f1`` (their mean over the quadrants that occur in either),
+    and the share of clips whose valence and whose arousal sign is right
+    (``valence_accuracy``, ``arousal_accuracy``)."""
+    confusion = np.asarray(confusion, dtype=np.int64)
+    total = int(confusion.sum())
+    hits = np.diag(confusion).astype(np.float64)
+    denominator = confusion.sum(axis=0) + confusion.sum(axis=1)  # 2 TP + FP + FN
+    f1 = np.where(denominator > 0, 2 * hits / np.maximum(denominator, 1), np.nan)
+    positive_valence = np.isin(np.arange(4), (0, 3))  # Q1, Q4
+    high_arousal = np.isin(np.arange(4), (0, 1))  # Q1, Q2
+    same_valence = positive_valence[:, None] == positive_valence[None, :]
+    same_arousal = high_arousal[:, None] == high_arousal[None, :]
+    share = (lambda mask: float(confusion[mask].sum() / total)) if total else (lambda _: math.nan)
     return {
         "names": list(QUADRANT_NAMES),
         "confusion": confusion.tolist(),
-        "accuracy": quadrant_accuracy(confusion),
+        "accuracy": share(np.eye(4, dtype=bool)),
+        "f1": [None if np.isnan(v) else float(v) for v in f1],
+        "macro_f1": float(np.nanmean(f1)) if np.isfinite(f1).any() else math.nan,
+        "valence_accuracy": share(same_valence),
+        "arousal_accuracy": share(same_arousal),
+        "n": total,
     }
 
 

@@ -27,7 +27,7 @@ from emotrack.offline.metrics import (  # noqa: E402
     QUADRANT_NAMES,
     SCALE_MAX,
     SCALE_MIN,
-    quadrant_accuracy,
+    confusion_scores,
     r2,
 )
 
@@ -37,19 +37,21 @@ MAX_EPOCH_TICKS = 15  # up to this many epochs, one tick each
 
 
 def plot_history(history: Sequence[dict], path: str | Path) -> Path:
-    """Loss (train and val) and val R² per dimension against the epoch.
+    """Loss (train and val) and validation scores against the epoch.
 
     Reads per-epoch keys ``epoch``, ``train_loss``, ``val_loss``, ``val_r2_valence``,
-    ``val_r2_arousal``; a missing key is left out of the figure."""
+    ``val_r2_arousal`` (continuous labels) and ``val_macro_f1`` (quadrants); a missing key is
+    left out of the figure."""
     fig, (loss_ax, r2_ax) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     epochs = [entry.get("epoch", i + 1) for i, entry in enumerate(history)]
     _curve(loss_ax, epochs, history, "train_loss", "train")
     _curve(loss_ax, epochs, history, "val_loss", "val")
     loss_ax.set(title="Loss per epoch", xlabel="epoch", ylabel="loss (z-score units)")
     for name in DIMENSIONS:
-        _curve(r2_ax, epochs, history, f"val_r2_{name}", name)
+        _curve(r2_ax, epochs, history, f"val_r2_{name}", f"R² {name}")
+    _curve(r2_ax, epochs, history, "val_macro_f1", "quadrant macro-F1")
     r2_ax.axhline(0.0, color="grey", linewidth=0.8, linestyle=":")
-    r2_ax.set(title="Validation R² per epoch (1..9 scale)", xlabel="epoch", ylabel="R²")
+    r2_ax.set(title="Validation scores per epoch", xlabel="epoch", ylabel="score")
     for ax in (loss_ax, r2_ax):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -72,7 +74,7 @@ def plot_predictions(
     for d, (ax, name) in enumerate(zip(axes, DIMENSIONS, strict=True)):
         score = _fmt(r2(pred[:, d], true[:, d]) if len(true) else np.nan)
         ax.plot(LIMITS, LIMITS, color="grey", linewidth=1, linestyle="--", label="identity")
-        ax.scatter(true[:, d], pred[:, d], s=14, alpha=0.6, label=f"songs (n={len(true)})")
+        ax.scatter(true[:, d], pred[:, d], s=14, alpha=0.6, label=f"clips (n={len(true)})")
         ax.set(
             title=f"{label}: {name}, R² = {score}",
             xlabel=f"true {name} (1..9)",
@@ -104,7 +106,7 @@ def plot_va_plane(
     for name, (x, y, ha, va) in zip(QUADRANT_NAMES, corners, strict=True):
         ax.text(x, y, name, transform=ax.transAxes, ha=ha, va=va, fontsize=9, color="dimgrey")
     ax.set(
-        title=f"Valence-arousal plane: true vs {label} (n={len(true)} songs)",
+        title=f"Valence-arousal plane: true vs {label} (n={len(true)} clips)",
         xlabel="valence (1..9)",
         ylabel="arousal (1..9)",
         xlim=LIMITS,
@@ -123,9 +125,10 @@ def plot_confusion(
 ) -> Path:
     """Quadrant confusion matrix (rows true, columns predicted), counts in each cell."""
     confusion = np.asarray(confusion, dtype=np.int64)
+    scores = confusion_scores(confusion)
     fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
     image = ax.imshow(confusion, cmap="Blues", vmin=0, vmax=max(int(confusion.max()), 1))
-    fig.colorbar(image, ax=ax, label="songs")
+    fig.colorbar(image, ax=ax, label="clips")
     threshold = confusion.max() / 2 if confusion.max() else 1
     for (row, col), count in np.ndenumerate(confusion):
         colour = "white" if count > threshold else "black"
@@ -134,7 +137,8 @@ def plot_confusion(
     ax.set_xticks(ticks, [n.replace(" ", "\n", 1) for n in names])
     ax.set_yticks(ticks, [n.replace(" ", "\n", 1) for n in names])
     ax.set(
-        title=f"Quadrants, {label}: accuracy {_fmt(quadrant_accuracy(confusion))}",
+        title=f"Quadrants, {label}: accuracy {_fmt(scores['accuracy'])}, "
+        f"macro-F1 {_fmt(scores['macro_f1'])}",
         xlabel="predicted quadrant",
         ylabel="true quadrant",
     )
@@ -153,7 +157,7 @@ def _curve(ax, epochs: list, history: Sequence[dict], key: str, label: str) -> N
 
 
 def _fmt(value: float) -> str:
-    return "n/a" if not np.isfinite(value) else f"{value:.3f}"
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

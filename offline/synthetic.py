@@ -407,8 +407,14 @@ def _csv(header: str, rows: list[str], newline: str) -> bytes:
 
 def _write_audio(plans: list[SongPlan], out_dir: Path, progress: bool, workers: int | None):
     folder = out_dir / AUDIO_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    jobs = sorted(plans, key=lambda p: -p.duration)  # longest first balances the workers
+    write_audio([(plan, folder / f"{plan.song_id}.mp3") for plan in plans], progress, workers)
+
+
+def write_audio(jobs: list[tuple[SongPlan, Path]], progress: bool, workers: int | None) -> None:
+    """Render every (plan, path) into its MP3 (in ``workers`` processes; None: one per core)."""
+    for folder in {path.parent for _, path in jobs}:
+        folder.mkdir(parents=True, exist_ok=True)
+    jobs = sorted(jobs, key=lambda job: -job[0].duration)  # longest first balances the workers
     workers = min(os.cpu_count() or 1, len(jobs)) if workers is None else min(workers, len(jobs))
     bar = tqdm(
         total=len(jobs),
@@ -419,24 +425,24 @@ def _write_audio(plans: list[SongPlan], out_dir: Path, progress: bool, workers: 
     )
     with bar:
         if workers <= 1:
-            for plan in jobs:
-                _write_song(plan, folder)
+            for plan, path in jobs:
+                _write_song(plan, path)
                 bar.update()
             return
         # fork: workers start at once (a spawned one re-imports the caller's modules)
         context = get_context("fork" if sys.platform == "linux" else "spawn")
         pool = ProcessPoolExecutor(workers, mp_context=context)
         try:
-            for future in as_completed([pool.submit(_write_song, p, folder) for p in jobs]):
+            futures = [pool.submit(_write_song, plan, path) for plan, path in jobs]
+            for future in as_completed(futures):
                 future.result()
                 bar.update()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _write_song(plan: SongPlan, folder: Path) -> Path:
+def _write_song(plan: SongPlan, path: Path) -> Path:
     """Render, encode and (atomically) write one song's MP3, with its planted fault if any."""
-    path = Path(folder) / f"{plan.song_id}.mp3"
     rng = np.random.default_rng(plan.seed)
     if plan.audio == "garbage":
         return write_atomic(path, rng.integers(0, 256, 20_000, dtype=np.uint8).tobytes())

@@ -1,4 +1,4 @@
-"""`emotrack-train`: train an emotion model on DEAM (or a generated stand-in).
+"""`emotrack-train`: train an emotion model on DEAM, 4Q or both (or generated stand-ins).
 
 Exit codes: 0 done, 1 training stopped (a NaN loss; the last good checkpoints are kept),
 2 bad input, 130 interrupted (nothing half-written). Runs the same under
@@ -16,7 +16,7 @@ from pathlib import Path
 from emotrack.models.audio import WINDOW_SECONDS
 from emotrack.models.backbones import BACKBONE_NAMES
 from emotrack.models.errors import UserError
-from emotrack.offline.deam import add_data_arguments
+from emotrack.offline.clips import DATASETS
 from emotrack.offline.distributed import from_environment
 from emotrack.offline.losses import LOSS_NAMES
 from emotrack.offline.train import (
@@ -41,27 +41,53 @@ _D = TrainConfig()
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Train a valence/arousal model on DEAM. Features come from a mel cache "
-        "built on first use; the run folder gets config.json, audio.json, labels.json, "
-        "split.json, history.json, best.pt, last.pt, then metrics.json, report.md and plots/.",
+        description="Train a valence/arousal model on DEAM (continuous labels), 4Q (one "
+        "Russell quadrant per clip) or both at once. Features come from a mel cache built on "
+        "first use; the run folder gets config.json, audio.json, labels.json, split.json, "
+        "history.json, best.pt, last.pt, then metrics.json, report.md and plots/. With --folds "
+        "K it holds one such run per fold, cv.json, the CV report and a final/ model.",
         epilog="Multi-GPU: torchrun --nproc-per-node N $(which emotrack-train) OPTIONS. "
         "Exit codes: 0 done, 1 stopped on a NaN loss, 2 bad input, 130 interrupted.",
     )
     data = parser.add_argument_group("data (exactly one of --data-dir, --download, --synthetic)")
-    add_data_arguments(data)
+    data.add_argument(
+        "--dataset",
+        nargs="+",
+        choices=DATASETS,
+        default=_D.dataset,
+        metavar="NAME",
+        help="deam (static 1..9 means and 2 Hz curves) and/or 4q (Panda et al. 2018: one "
+        "quadrant per clip); several train one model, each window with the losses its labels "
+        "allow [default: deam]",
+    )
+    data.add_argument(
+        "--data-dir",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="unpacked dataset folder(s), found by walking whatever the nesting: one folder "
+        "holding every --dataset, or one per dataset in the order of --dataset",
+    )
+    data.add_argument(
+        "--download",
+        action="store_true",
+        help="get DEAM from Kaggle through kagglehub (network and Kaggle credentials; cached in "
+        "KAGGLEHUB_CACHE, default ~/.cache/kagglehub). 4Q: download it from mir.dei.uc.pt",
+    )
     data.add_argument(
         "--synthetic",
         type=int,
         metavar="N",
-        help="generate a DEAM-shaped set of N songs with known emotion cues (into the run "
-        "folder, or --cache-dir when given, where it is reused)",
+        help="generate a set shaped like each --dataset, N clips each, with known emotion cues "
+        "(into the run folder, or --cache-dir when given, where it is reused)",
     )
     data.add_argument(
         "--synthetic-seconds",
         type=float,
         default=_D.synthetic_seconds,
         metavar="S",
-        help="length of each generated clip [default: %(default)s, as DEAM's excerpts]",
+        help="length of each generated clip [default: %(default)s, as DEAM's excerpts; 4Q's "
+        "are 30]",
     )
     data.add_argument(
         "--cache-dir",
@@ -104,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of --windows: one window every S seconds (denser)",
     )
     targets.add_argument(
+        "--epoch-windows",
+        type=int,
+        metavar="N",
+        help="each epoch, draw N of each clip's cached windows at random (a dense --window-hop "
+        "then acts as time-shift augmentation) [default: every window]",
+    )
+    targets.add_argument(
         "--labels",
         choices=LABEL_MODES,
         default=_D.labels,
@@ -115,8 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--split",
         choices=SPLITS,
         default=_D.split,
-        help="random: seeded, stratified by year (70/15/15); music2emo: the ids Music2Emo "
-        "reports on [default: %(default)s]",
+        help="random: seeded, 70/15/15 by group (a 4Q artist never on two sides), stratified "
+        "by DEAM year and 4Q quadrant; music2emo: the DEAM ids Music2Emo reports on "
+        "[default: %(default)s]",
+    )
+    targets.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help="K-fold cross-validation by artist instead of one split (10 in the 4Q "
+        "literature): per-fold and mean ± std scores, then a final model on every clip",
+    )
+    targets.add_argument(
+        "--no-final",
+        dest="final",
+        action="store_false",
+        help="with --folds: skip the final model on every clip (to compare recipes faster)",
+    )
+    targets.add_argument(
+        "--label-smoothing",
+        default=_D.label_smoothing,
+        metavar="E|pquad",
+        help="soften quadrant targets: a number E (a sign target of 1 counts as 1 - E/2), or "
+        "pquad (by each 4Q clip's share of agreeing mood tags) [default: %(default)s]",
     )
     targets.add_argument(
         "--shuffle-labels",
@@ -130,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="turn off SpecAugment (random frequency and time masks on the training "
         "log-mels) [default: on]",
+    )
+    targets.add_argument(
+        "--mixup",
+        type=float,
+        default=_D.mixup,
+        metavar="ALPHA",
+        help="mixup: blend each training window with another of its batch, weight drawn from "
+        "Beta(ALPHA, ALPHA), labels alike (0: off) [default: %(default)s]",
     )
     loss = parser.add_argument_group("loss")
     loss.add_argument(
@@ -194,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--monitor",
         choices=MONITORS,
         default=_D.monitor,
-        help="best checkpoint by mean val R² (song level; per frame for dynamic labels) "
-        "or by val loss [default: %(default)s]",
+        help="best checkpoint by mean val R² (song level; per frame for dynamic labels), "
+        "val quadrant macro-F1 (clip level) or val loss; auto: f1 for 4Q alone, r2 for DEAM "
+        "alone, loss for both [default: %(default)s]",
     )
     optim.add_argument(
         "--no-amp",
@@ -253,12 +316,19 @@ def config_from_args(argv: list[str]) -> TrainConfig:
     """Parse ``argv``; with --resume the run's saved options fill in what is not given."""
     args = vars(build_parser().parse_args(argv))
     names = {f.name for f in fields(TrainConfig)}
-    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items() if k in names}
+    values = {k: _plain(v) for k, v in args.items() if k in names}
     if not args.get("resume"):
         return TrainConfig(**values)
     given = _explicit(build_parser(), argv)
-    given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if k in names}
+    given = {k: _plain(v) for k, v in given.items() if k in names}
     return replace(saved_config(args["resume"]), **given)
+
+
+def _plain(value):
+    """Paths as text, so a config round-trips through JSON."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -204,7 +204,7 @@ class TorchEngine(Engine):
             bf16 = self.precision == "bf16"
             with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=bf16):
                 z = self.model(features)
-        return self.model.to_deam(z.float())
+        return self.model.to_values(z.float())
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))

@@ -7,7 +7,7 @@ from emotrack.models.audio import CNN_MEL
 from emotrack.models.backbones import BACKBONE_NAMES, audio_config_for
 from emotrack.models.emotion import (
     CheckpointError,
-    DeamOutput,
+    ValueOutput,
     EmotionModel,
     LabelScale,
     ModelConfig,
@@ -59,7 +59,7 @@ def test_every_backbone_gives_valence_and_arousal(name):
     assert z.shape == (2, 2) and torch.isfinite(z).all()
 
 
-def test_heads_are_separate_and_to_deam_undoes_the_z_score():
+def test_heads_are_separate_and_to_values_undoes_the_z_score():
     model = small_model()
     assert model.valence_head is not model.arousal_head
     z = torch.tensor([[0.0, 0.0], [1.0, -1.0]])
@@ -69,15 +69,15 @@ def test_heads_are_separate_and_to_deam_undoes_the_z_score():
             [unit_to_nine(0.1 + 0.3), unit_to_nine(-0.2 - 0.4)],
         ]
     )
-    torch.testing.assert_close(model.to_deam(z), expected)
+    torch.testing.assert_close(model.to_values(z), expected)
     x = torch.randn(3, *CNN_MEL.input_shape)
-    torch.testing.assert_close(predict(DeamOutput(model), x), model.to_deam(predict(model, x)))
+    torch.testing.assert_close(predict(ValueOutput(model), x), model.to_values(predict(model, x)))
 
 
 def test_set_labels_changes_the_output_scale():
     model = small_model()
     model.set_labels(LabelScale(mean=(0.0, 0.0), std=(0.25, 0.25)))
-    torch.testing.assert_close(model.to_deam(torch.ones(1, 2)), torch.full((1, 2), 6.0))
+    torch.testing.assert_close(model.to_values(torch.ones(1, 2)), torch.full((1, 2), 6.0))
 
 
 def test_checkpoint_round_trip_through_a_run_folder(tmp_path):
@@ -94,7 +94,7 @@ def test_checkpoint_round_trip_through_a_run_folder(tmp_path):
     assert loaded.audio == CNN_MEL
     x = torch.randn(2, *CNN_MEL.input_shape)
     torch.testing.assert_close(predict(loaded, x), predict(model, x))
-    torch.testing.assert_close(loaded.to_deam(predict(loaded, x)), model.to_deam(predict(model, x)))
+    torch.testing.assert_close(loaded.to_values(predict(loaded, x)), model.to_values(predict(model, x)))
 
 
 def test_tiny_ast_checkpoint_round_trip(tmp_path):

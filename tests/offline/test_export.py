@@ -9,7 +9,7 @@ import torch
 
 from emotrack.main import main
 from emotrack.models.emotion import (
-    DeamOutput,
+    ValueOutput,
     LabelScale,
     ModelConfig,
     atomic_save,
@@ -54,7 +54,7 @@ def test_onnx_runtime_matches_pytorch_on_the_1_to_9_scale(run_dir, exported):
         x = rng.normal(size=(batch, *model.audio.input_shape)).astype(np.float32)
         got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
         with torch.no_grad():
-            expected = DeamOutput(model)(torch.from_numpy(x)).numpy()
+            expected = ValueOutput(model)(torch.from_numpy(x)).numpy()
         assert got.shape == (batch, 2)
         assert np.abs(got - expected).max() < 1e-4
         assert np.ptp(got[:, 0]) > 0 or batch == 1  # input actually matters
@@ -91,7 +91,7 @@ def test_mamba_vision_exports_with_a_dynamic_batch(tmp_path):
     x = np.random.default_rng(2).normal(size=(4, *model.audio.input_shape)).astype(np.float32)
     got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     with torch.no_grad():
-        expected = DeamOutput(model)(torch.from_numpy(x)).numpy()
+        expected = ValueOutput(model)(torch.from_numpy(x)).numpy()
     assert np.abs(got - expected).max() < 1e-3
     assert read_onnx_metadata(tmp_path / "model.onnx").backbone == "mamba_vision_T"
 

@@ -99,7 +99,7 @@ def test_trains_and_writes_the_whole_run_folder(data, tmp_path, capsys):
     audio = model.audio
     x = torch.randn(3, *audio.input_shape)
     with torch.no_grad():
-        out = model.to_deam(model(x))
+        out = model.to_values(model(x))
     assert out.shape == (3, 2) and torch.isfinite(out).all()
 
 

@@ -56,7 +56,7 @@ def test_values_match_the_offline_front_end_on_a_real_file(torch_engine, mp3_son
     x = frame_windows(audio, window_starts(len(audio), torch_engine.audio, hop_seconds=1.0))
     model = load_model(cnn_run)
     with torch.no_grad():
-        reference = model.to_deam(model(FrontEnd(model.audio)(torch.from_numpy(x)))).numpy()
+        reference = model.to_values(model(FrontEnd(model.audio)(torch.from_numpy(x)))).numpy()
     np.testing.assert_allclose(torch_engine.predict(x), reference, atol=1e-4)
 
 
