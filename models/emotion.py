@@ -1,8 +1,9 @@
 """Backbone + two heads = an emotion model; its checkpoint carries what it needs to be used.
 
 The model predicts, per window, valence and arousal as z-scores of DEAM's -1..1 scale
-(``LabelScale`` holds the train+val mean and std). ``to_deam`` maps them to DEAM's 1..9
-scale, the scale every result and every tracker output is reported on.
+(``LabelScale``, defined without torch in :mod:`emotrack.models.scale`, holds the train+val
+mean and std). ``to_deam`` maps them to DEAM's 1..9 scale, the scale every result and every
+tracker output is reported on.
 """
 
 from __future__ import annotations
@@ -17,40 +18,19 @@ from torch import nn
 from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import AudioConfig
 from emotrack.models.errors import UserError
+from emotrack.models.scale import (  # noqa: F401 - the scale's names, also importable from here
+    DEAM_SCALE,
+    DIMENSIONS,
+    LabelScale,
+    nine_to_unit,
+    unit_to_nine,
+)
 
 CHECKPOINT_FORMAT = "emotrack-checkpoint/1"
-DEAM_SCALE = "deam-1-9"  # the only output scale the tracker accepts
-DIMENSIONS = ("valence", "arousal")
 
 
 class CheckpointError(UserError):
     """A checkpoint that cannot be used; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class LabelScale:
-    """z-score <-> DEAM scales. Static 1..9 maps to -1..1 by x1 = (x9 - 5) / 4."""
-
-    mean: tuple[float, float] = (0.0, 0.0)  # on the -1..1 scale, (valence, arousal)
-    std: tuple[float, float] = (1.0, 1.0)
-    output_scale: str = DEAM_SCALE
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LabelScale:
-        return cls(tuple(data["mean"]), tuple(data["std"]), data.get("output_scale", DEAM_SCALE))
-
-
-def nine_to_unit(x: torch.Tensor | float) -> torch.Tensor | float:
-    """DEAM static 1..9 -> dynamic -1..1."""
-    return (x - 5.0) / 4.0
-
-
-def unit_to_nine(x: torch.Tensor | float) -> torch.Tensor | float:
-    """DEAM dynamic -1..1 -> static 1..9."""
-    return 5.0 + 4.0 * x
 
 
 class RegressionHead(nn.Sequential):
