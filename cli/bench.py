@@ -115,7 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from emotrack.models.backbones import audio_config_for
-    from emotrack.tracker.engine import Engine, torch_device
+    from emotrack.tracker.engine import Engine
+    from emotrack.tracker.torch_engine import torch_device
 
     for name in args.backbones:
         audio_config_for(name)  # UserError for unknown names, before any work

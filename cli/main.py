@@ -13,6 +13,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # subcommand -> (module that owns it, one-line help). Each module has add_arguments(parser)
 # and run(args) -> exit code; modules are imported lazily so `--help` stays fast.
+# what the `train` extra installs: a command that needs one of these says so instead of failing
+TRAIN_MODULES = frozenset(
+    {"torch", "torchaudio", "torchvision", "onnx", "matplotlib", "librosa", "lameenc", "tqdm",
+     "transformers", "timm", "mambavision", "kagglehub"}
+)  # fmt: skip
+TRAIN_EXTRA = "pip install 'emotrack[train]'"
+
 SUBCOMMANDS = {
     "file": (
         "emotrack.tracker.commands:file",
@@ -51,17 +58,54 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def needs_train_extra(exc: ModuleNotFoundError) -> bool:
+    """Whether an import failed because the `train` extra is not installed."""
+    return (exc.name or "").partition(".")[0] in TRAIN_MODULES
+
+
+def train_extra_message(command: str) -> str:
+    return (
+        f"{command} needs the train extra (PyTorch and friends), which this install lacks; "
+        f"install it with {TRAIN_EXTRA}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except ModuleNotFoundError as exc:
+        if not needs_train_extra(exc):
+            raise
+        wanted = next((a for a in argv if a in SUBCOMMANDS), "this command")
+        print(f"emotrack: error: {train_extra_message(f'emotrack {wanted}')}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return int(args.run(args) or EXIT_OK)
     except UserError as exc:
         print(f"emotrack {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        if not needs_train_extra(exc):
+            raise
+        message = train_extra_message(f"emotrack {args.command}")
+        print(f"emotrack {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"emotrack {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def train_main() -> int:
+    """`emotrack-train`: the training command line, or the message naming the extra."""
+    try:
+        from emotrack.offline.train_cli import main as train
+    except ModuleNotFoundError as exc:
+        if not needs_train_extra(exc):
+            raise
+        print(f"emotrack-train: error: {train_extra_message('emotrack-train')}", file=sys.stderr)
+        return EXIT_USAGE
+    return train()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
 """Backbone + two heads = an emotion model; its checkpoint carries what it needs to be used.
 
-Each head gives one number per window. What it means is the model's :class:`LabelScale`:
-a model trained on continuous labels (DEAM) predicts z-scores of DEAM's -1..1 scale (the scale
-holds the train+val mean and std) and reports ``5 + 4 x unit`` (DEAM's 1..9); a model trained on
-quadrants alone (4Q) predicts the logit of P(positive valence / high arousal) and reports
-``1 + 8 x P``. Either way every result and every tracker output is on the one 1..9 plane with 5
-as the quadrant boundary; ``to_values`` maps head outputs there, ``sign_logits`` gives the
-logits the sign loss reads.
+Each head gives one number per window; the model's :class:`LabelScale`
+(:mod:`emotrack.models.scale`, no torch) says what it means: a z-score of DEAM's scale for
+models trained on continuous labels, the logit of P(positive) for quadrant models. Either way
+``to_values`` maps head outputs onto the one 1..9 plane with 5 as the quadrant boundary, and
+``sign_logits`` gives the logits the sign loss reads.
 """
 
 from __future__ import annotations
@@ -21,60 +19,22 @@ from torch import nn
 from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import AudioConfig
 from emotrack.models.errors import UserError
+from emotrack.models.scale import (  # noqa: F401 - the scale's names, also importable from here
+    DEAM_SCALE,
+    DIMENSIONS,
+    PROBABILITY_SCALE,
+    SCALE_MEANINGS,
+    SIGN_SLOPE,
+    LabelScale,
+    nine_to_unit,
+    unit_to_nine,
+)
 
 CHECKPOINT_FORMAT = "emotrack-checkpoint/1"
-DEAM_SCALE = "deam-1-9"  # regression: value = 5 + 4 x (z x std + mean)
-PROBABILITY_SCALE = "probability-1-9"  # quadrant models: value = 1 + 8 x sigmoid(z)
-SCALE_MEANINGS = {
-    DEAM_SCALE: "DEAM's 1..9 scale (regressed on continuous annotations); 5 is neutral",
-    PROBABILITY_SCALE: "1 + 8 x P(positive valence / high arousal), learned from quadrant "
-    "labels; 5 is the quadrant boundary (P = 0.5)",
-}
-SIGN_SLOPE = 4.0  # DEAM-scale models: P(positive) = sigmoid(SIGN_SLOPE x unit); 7 -> P = 0.88
-DIMENSIONS = ("valence", "arousal")
 
 
 class CheckpointError(UserError):
     """A checkpoint that cannot be used; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class LabelScale:
-    """What a head's output means. On ``DEAM_SCALE`` it is a z-score of DEAM's -1..1 scale
-    (static 1..9 maps to -1..1 by x1 = (x9 - 5) / 4) with this ``mean`` and ``std``; on
-    ``PROBABILITY_SCALE`` a logit (mean and std are unused)."""
-
-    mean: tuple[float, float] = (0.0, 0.0)  # on the -1..1 scale, (valence, arousal)
-    std: tuple[float, float] = (1.0, 1.0)
-    output_scale: str = DEAM_SCALE
-
-    def __post_init__(self) -> None:
-        if self.output_scale not in SCALE_MEANINGS:
-            raise ValueError(
-                f"unknown output scale {self.output_scale!r}; known: {', '.join(SCALE_MEANINGS)}"
-            )
-
-    @property
-    def meaning(self) -> str:
-        """What the 1..9 values mean, in words (model cards, reports, `emotrack file`)."""
-        return SCALE_MEANINGS[self.output_scale]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LabelScale:
-        return cls(tuple(data["mean"]), tuple(data["std"]), data.get("output_scale", DEAM_SCALE))
-
-
-def nine_to_unit(x: torch.Tensor | float) -> torch.Tensor | float:
-    """DEAM static 1..9 -> dynamic -1..1."""
-    return (x - 5.0) / 4.0
-
-
-def unit_to_nine(x: torch.Tensor | float) -> torch.Tensor | float:
-    """DEAM dynamic -1..1 -> static 1..9."""
-    return 5.0 + 4.0 * x
 
 
 class RegressionHead(nn.Sequential):

@@ -1,7 +1,8 @@
 """The one front end: 16 kHz waveform windows -> what a model reads (log-mel image or waveform).
 
-Training (``emotrack.offline``) and tracking (``emotrack.tracker``) both call :class:`FrontEnd`,
-so the tracker computes exactly what the model was trained on. Its parameters are the
+Training (``emotrack.offline``) calls :class:`FrontEnd`, and tracking runs it too: in PyTorch,
+or exported into the ONNX graph with the model (``emotrack export``), so the tracker computes
+exactly what the model was trained on. Its parameters are the
 :class:`emotrack.models.audio.AudioConfig` of the model.
 """
 
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 import torchaudio
 
 from emotrack.models.audio import LOG_FLOOR, MEL_IMAGE, NORM_EPS, AudioConfig
+from emotrack.models.stft import MelPower
 
 
 class FrontEnd(torch.nn.Module):
@@ -19,10 +21,12 @@ class FrontEnd(torch.nn.Module):
 
     Mel path: power mel spectrogram -> dB (floored ``top_db`` below each window's own peak)
     -> standardised per window -> resized image, repeated over channels. Runs on whatever
-    device the module is on; silence and NaN give finite output.
+    device the module is on; silence and NaN give finite output. ``exportable`` computes the
+    spectrogram with :class:`emotrack.models.stft.MelPower` (the same values, in operations
+    ONNX Runtime runs fast): what ``emotrack export`` puts into the ONNX graph.
     """
 
-    def __init__(self, config: AudioConfig = MEL_IMAGE) -> None:
+    def __init__(self, config: AudioConfig = MEL_IMAGE, exportable: bool = False) -> None:
         super().__init__()
         self.config = config
         self.mel = (
@@ -43,6 +47,8 @@ class FrontEnd(torch.nn.Module):
             if config.representation == "mel"
             else None
         )
+        if exportable and self.mel is not None:  # the same spectrogram in ONNX-friendly ops
+            self.mel = MelPower(config, self.mel.mel_scale.fb)
 
     @torch.no_grad()
     def log_mel(self, windows: torch.Tensor) -> torch.Tensor:

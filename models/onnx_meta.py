@@ -1,27 +1,35 @@
 """What an exported ONNX model says about itself, defined once for the exporter
 (``emotrack.offline.export``) and the tracker, which refuses a model that does not match.
 
-The metadata_props hold the audio parameters, the label scale, the backbone name and the
-emotrack ONNX format version, as strings (JSON where structured).
+Format 2 (``emotrack-onnx/2``): the graph holds the front end and the model, so it takes
+16 kHz mono waveform windows ``(batch, window_samples)`` and returns ``(batch, 2)``: valence
+and arousal on the label scale's output scale (1..9). The metadata_props hold the audio
+parameters, the label scale, the backbone name and the format version, as strings (JSON where
+structured). Format 1 files took front-end features instead and must be re-exported. This
+module needs neither torch nor onnx (only :func:`read_onnx_metadata` reads a file, with onnx).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from emotrack.models.audio import AudioConfig
-from emotrack.models.emotion import DIMENSIONS, EmotionModel, LabelScale
 from emotrack.models.errors import UserError
+from emotrack.models.scale import DIMENSIONS, LabelScale
 
-ONNX_FORMAT = "emotrack-onnx/1"
+if TYPE_CHECKING:
+    from emotrack.models.emotion import EmotionModel
+
+ONNX_FORMAT = "emotrack-onnx/2"
+OLD_FORMATS = ("emotrack-onnx/1",)  # features in: made by emotrack before the front end moved in
 KEY_FORMAT = "emotrack.format"
 KEY_AUDIO = "emotrack.audio"  # JSON of AudioConfig.to_dict()
 KEY_LABELS = "emotrack.labels"  # JSON of LabelScale.to_dict()
 KEY_BACKBONE = "emotrack.backbone"
 KEY_OUTPUTS = "emotrack.outputs"  # JSON list of the output columns
-INPUT_NAME = "input"  # (batch, *audio.input_shape), float32: FrontEnd output
+INPUT_NAME = "waveform"  # (batch, audio.window_samples) float32: 16 kHz mono windows
 OUTPUT_NAME = "va"  # (batch, 2) float32: valence, arousal on 1..9
 FIX = "re-export it with `emotrack export RUN --onnx`"
 
@@ -53,6 +61,11 @@ def parse_metadata(props: dict[str, str], origin: str | Path = "ONNX model") -> 
     found = props.get(KEY_FORMAT)
     if found is None:
         raise OnnxModelError(f"{origin}: not an emotrack ONNX model (no {KEY_FORMAT}); {FIX}")
+    if found in OLD_FORMATS:
+        raise OnnxModelError(
+            f"{origin}: exported by an older emotrack ({found}: the front end ran outside the "
+            f"graph); {FIX}"
+        )
     if found != ONNX_FORMAT:
         raise OnnxModelError(f"{origin}: ONNX format {found!r}, expected {ONNX_FORMAT!r}; {FIX}")
     try:
@@ -61,7 +74,10 @@ def parse_metadata(props: dict[str, str], origin: str | Path = "ONNX model") -> 
         backbone = props[KEY_BACKBONE]
         outputs = json.loads(props.get(KEY_OUTPUTS, json.dumps(list(DIMENSIONS))))
     except (KeyError, ValueError, TypeError) as exc:
-        raise OnnxModelError(f"{origin}: damaged emotrack metadata ({exc}); {FIX}") from None
+        raise OnnxModelError(
+            f"{origin}: emotrack metadata this version cannot use ({exc}); {FIX}, or update "
+            "emotrack if a newer version made it"
+        ) from None
     if list(outputs) != list(DIMENSIONS):
         raise OnnxModelError(f"{origin}: outputs {outputs}, expected {list(DIMENSIONS)}; {FIX}")
     return OnnxMetadata(audio, labels, backbone)

@@ -1,11 +1,13 @@
 """`emotrack export RUN --onnx`: a trained run as an ONNX model the tracker can run.
 
-The exported graph is the model with its output mapped to 1..9 (``ValueOutput``): input
-``(batch, *audio.input_shape)`` (what ``FrontEnd`` computes), dynamic batch axis, output
-``(batch, 2)`` (valence, arousal). Its metadata_props carry the audio parameters, label scale,
-backbone and format version (``emotrack.models.onnx_meta``). Before the file is written,
-ONNX Runtime (CPU) is checked against PyTorch on random input; a mismatch writes nothing and
-exits 1.
+The exported graph is the whole path from audio to values: the front end (``FrontEnd``, its
+spectrogram in ONNX-friendly operations, ``emotrack.models.stft``) and the model with its
+output mapped to 1..9 (``ValueOutput``). Input ``(batch, window_samples)``: 16 kHz mono
+waveform windows, dynamic batch axis; output ``(batch, 2)`` (valence, arousal). Its
+metadata_props carry the audio parameters, label scale, backbone and format version
+(``emotrack.models.onnx_meta``). So the tracker needs only numpy and ONNX Runtime to run it.
+Before the file is written, ONNX Runtime (CPU) is checked against PyTorch's ``FrontEnd`` and
+model on generated music, tones, noise and silence; a mismatch writes nothing and exits 1.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ import numpy as np
 import torch
 
 from emotrack.models.atomic import write_atomic
+from emotrack.models.audio import SAMPLE_RATE
 from emotrack.models.emotion import EmotionModel, ValueOutput, load_model
 from emotrack.models.errors import UserError
+from emotrack.models.frontend import FrontEnd
 from emotrack.models.onnx_meta import INPUT_NAME, OUTPUT_NAME, metadata_for
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 14, 20  # the TorchScript exporter's range that suits these models
 TOLERANCE = 1e-3  # max abs difference ONNX vs PyTorch, on the 1..9 scale
-EXPORT_BATCH, CHECK_BATCH = 2, 3  # traced with one batch size, checked with another
+EXPORT_BATCH = 2  # traced with this batch size, checked with the CHECK_WINDOWS (another)
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
@@ -40,7 +44,7 @@ class ExportFailed(Exception):
 @dataclass
 class ExportResult:
     path: Path  # where the model was (or would have been) written
-    max_abs_diff: float  # ONNX Runtime vs PyTorch on random input, 1..9 scale
+    max_abs_diff: float  # ONNX Runtime vs PyTorch on check_windows(), 1..9 scale
     tolerance: float
     size_bytes: int
 
@@ -82,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     verdict = "ok" if result.ok else "FAILED"
     print(
-        f"ONNX Runtime vs PyTorch on random input (batch {CHECK_BATCH}): max abs diff "
+        f"ONNX Runtime vs PyTorch on {len(CHECK_KINDS)} windows of music, tones, noise and "
+        f"silence: max abs diff "
         f"{result.max_abs_diff:.2e} on the 1..9 scale (tolerance {result.tolerance:.0e}): "
         f"{verdict}",
         file=sys.stderr,
@@ -122,8 +127,9 @@ def export_onnx(
     _check_writable(out)
     model = load_model(run, map_location="cpu")
     print(
-        f"exporting {run} (backbone {model.config.backbone}, input "
-        f"(batch, {', '.join(map(str, model.audio.input_shape))}), opset {opset})",
+        f"exporting {run} (backbone {model.config.backbone}, front end and model: input "
+        f"(batch, {model.audio.window_samples}) samples at {model.audio.sample_rate} Hz, "
+        f"opset {opset})",
         file=sys.stderr,
     )
     data = to_onnx_bytes(model, opset)
@@ -146,12 +152,24 @@ def _check_writable(out: Path) -> None:
         raise UserError(f"{out}: cannot write into {folder}; choose another --out")
 
 
+class WaveformModel(torch.nn.Module):
+    """What the ONNX graph computes: waveform windows -> front end -> model -> 1..9."""
+
+    def __init__(self, model: EmotionModel, exportable: bool = True) -> None:
+        super().__init__()
+        self.front = FrontEnd(model.audio, exportable=exportable)
+        self.model = ValueOutput(model)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.model(self.front(windows))
+
+
 def to_onnx_bytes(model: EmotionModel, opset: int = DEFAULT_OPSET) -> bytes:
-    """The serialized ONNX model (1..9 output, dynamic batch, emotrack metadata)."""
+    """The serialized ONNX model (waveform in, 1..9 out, dynamic batch, emotrack metadata)."""
     import onnx
 
-    wrapper = ValueOutput(model).eval()
-    example = torch.randn(EXPORT_BATCH, *model.audio.input_shape)
+    wrapper = WaveformModel(model).eval()
+    example = 0.1 * torch.randn(EXPORT_BATCH, model.audio.window_samples)
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -179,23 +197,48 @@ def to_onnx_bytes(model: EmotionModel, opset: int = DEFAULT_OPSET) -> bytes:
     return proto.SerializeToString()
 
 
+CHECK_KINDS = ("music", "music, quiet", "tones and noise", "noise", "silence")
+
+
+def check_windows(samples: int, seed: int = 0) -> np.ndarray:
+    """(len(CHECK_KINDS), samples) windows at 16 kHz: generated music (at full level and 40 dB
+    down), tones with noise, white noise and silence: what the tracker meets."""
+    from emotrack.offline.synth_music import Drift, render
+
+    rng = np.random.default_rng(seed)
+    seconds = samples / SAMPLE_RATE
+    valence, arousal = Drift(0.3, (), (), ()), Drift(-0.2, (0.6,), (0.1,), (0.0,))
+    music = render(valence, arousal, seconds, SAMPLE_RATE, 1, rng)
+    music = np.resize(music.astype(np.float32).reshape(-1), samples)
+    t = np.arange(samples) / SAMPLE_RATE
+    tones = sum(0.2 * np.sin(2 * np.pi * hz * t) for hz in (110.0, 440.0, 2_500.0))
+    return np.stack(
+        [
+            music,
+            0.01 * music,
+            tones + rng.normal(0.0, 0.02, samples),
+            rng.normal(0.0, 0.3, samples),
+            np.zeros(samples),
+        ]
+    ).astype(np.float32)
+
+
 def check_against_torch(model: EmotionModel, data: bytes, seed: int = 0) -> float:
-    """Max abs difference between ONNX Runtime (CPU) and PyTorch outputs on 1..9, on random
-    standard-normal input (what the standardised front end produces) of ``CHECK_BATCH``."""
+    """Max abs difference between ONNX Runtime (CPU) and PyTorch (``FrontEnd`` as training
+    computes it, then the model) on 1..9, over :func:`check_windows`."""
     import onnxruntime as ort
 
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(CHECK_BATCH, *model.audio.input_shape, generator=generator)
+    x = check_windows(model.audio.window_samples, seed)
     with torch.no_grad():
-        expected = ValueOutput(model).eval()(x).numpy()
+        expected = WaveformModel(model, exportable=False).eval()(torch.from_numpy(x)).numpy()
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 4  # failures are reported once, by the exception below
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     except Exception as exc:
         raise ExportFailed(
-            f"ONNX Runtime cannot run the exported model at batch {CHECK_BATCH} (traced at "
+            f"ONNX Runtime cannot run the exported model at batch {len(x)} (traced at "
             f"batch {EXPORT_BATCH}; a size fixed while tracing shows up here): {_short(exc)}"
         ) from exc
     if got.shape != expected.shape or not np.isfinite(got).all():

@@ -1,48 +1,32 @@
 """Inference: 16 kHz windows -> valence and arousal on DEAM's 1..9 scale.
 
-Two backends share the one front end (``emotrack.models.frontend.FrontEnd``): PyTorch (a run
-folder or ``.pt`` checkpoint; on a GPU with bf16 autocast and, for batch 1, a CUDA graph; on a
-CPU as a traced TorchScript graph, in bf16 where the CPU has it) and ONNX Runtime (an exported
-``model.onnx``; CUDA provider where present). A model whose audio parameters or output scale
-differ from what this front end computes is refused.
+Two backends run the one front end (``emotrack.models.frontend.FrontEnd``): ONNX Runtime (an
+exported ``model.onnx``, whose graph holds the front end and the model, so it needs numpy and
+ONNX Runtime only; CUDA provider where present) and PyTorch (a run folder or ``.pt``
+checkpoint, :mod:`emotrack.tracker.torch_engine`, with the ``train`` extra). This module
+imports no torch: the light install tracks with ONNX models. A model whose audio parameters
+or output scale the tracker cannot feed or report is refused.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from emotrack.models.emotion import CheckpointError, load_model, resolve_checkpoint
+from emotrack.models.audio import SAMPLE_RATE, AudioConfig
 from emotrack.models.errors import UserError
-from emotrack.models.frontend import FrontEnd
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 ONNX_NAME = "model.onnx"  # what `emotrack export RUN --onnx` writes into a run folder
+CHECKPOINT_NAMES = ("best.pt", "last.pt")  # what a training run folder holds
 SCALE_MIN, SCALE_MAX = 1.0, 9.0
 GET_MODEL = "train one with `emotrack-train`, or make a small one with `emotrack demo`"
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def resolve_precision(precision: str, backbone: str, device: torch.device) -> str:
-    """ "fp32" or "bf16" for ``--precision``. auto: bf16 on a GPU, and on a CPU with bf16 in
-    hardware for every backbone but the small CNN (fast in fp32, and kept exact there)."""
-    check_precision(precision)
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16"
-    return "bf16" if backbone != "cnn" and native_bf16() else "fp32"
+TRAIN_EXTRA = "pip install 'emotrack[train]'"
 
 
 def check_precision(precision: str) -> None:
@@ -58,19 +42,36 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def have_torch() -> bool:
+    """Whether PyTorch is installed (the ``train`` extra); checked without importing it."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:  # a stand-in module without a spec
+        return False
+
+
+def need_torch(what: str) -> None:
+    """UserError naming ``what`` needs PyTorch, and how to get it, when it is not installed."""
+    if not have_torch():
+        raise UserError(
+            f"{what} needs PyTorch, which this install of emotrack lacks: install the train "
+            f"extra ({TRAIN_EXTRA}), or track with an exported model.onnx "
+            "(`emotrack export RUN --onnx` where PyTorch is installed)"
+        )
+
+
 class Engine:
-    """Loaded model + front end. ``predict((B, samples)) -> (B, 2)`` on 1..9."""
+    """A loaded model. ``predict((B, samples)) -> (B, 2)`` on 1..9."""
 
     backend = ""  # human-readable, e.g. "torch", "onnxruntime CPU"
     device = ""  # human-readable, e.g. "cpu (2 threads)"
     on_gpu = False
     precision = "fp32"  # what the model computes in: "fp32" or "bf16"
 
-    def __init__(self, path: Path, backbone: str, front: FrontEnd) -> None:
+    def __init__(self, path: Path, backbone: str, audio: AudioConfig) -> None:
         self.path = path
         self.backbone = backbone
-        self.front = front
-        self.audio = front.config
+        self.audio = audio
 
     @property
     def window_samples(self) -> int:
@@ -107,6 +108,9 @@ class Engine:
                 )
             engine: Engine = OnnxEngine(path, device, threads)
         else:
+            need_torch(f"{path}: a PyTorch model")
+            from emotrack.tracker.torch_engine import TorchEngine
+
             engine = TorchEngine(path, device, threads, cuda_graph, precision)
         for batch in {1, engine.batch_size if engine.on_gpu else 1}:  # warm up (GPU: both shapes)
             engine.predict(np.zeros((batch, engine.window_samples), np.float32))
@@ -120,7 +124,8 @@ class Engine:
 
 
 def resolve_model(path: Path, backend: str) -> tuple[Path, str]:
-    """The file to load and the backend ("torch" or "onnx") for ``--model`` and ``--backend``."""
+    """The file to load and the backend ("torch" or "onnx") for ``--model`` and ``--backend``.
+    A run folder means its checkpoint where PyTorch is installed, else its model.onnx."""
     if not path.exists():
         raise UserError(f"{path}: no such model; pass a training run folder, a .pt or a .onnx file")
     onnx_file = path / ONNX_NAME if path.is_dir() else path.with_suffix(".onnx")
@@ -135,167 +140,46 @@ def resolve_model(path: Path, backend: str) -> tuple[Path, str]:
                 f"`emotrack export {path} --onnx` first, or use --backend torch"
             )
         return onnx_file, "onnx"
-    try:
+    if backend == "auto" and onnx_file.is_file() and not have_torch():
+        return onnx_file, "onnx"
+    if backend == "torch":
+        need_torch("--backend torch")
+    if path.is_dir():
+        if not any((path / name).is_file() for name in CHECKPOINT_NAMES):
+            if backend == "auto" and onnx_file.is_file():
+                return onnx_file, "onnx"
+            raise UserError(
+                f"{path}: run folder holds no {' or '.join(CHECKPOINT_NAMES)} and no "
+                f"{ONNX_NAME}; train it first, or pass a .pt or .onnx file"
+            )
+        need_torch(f"{path}: a training run folder without {ONNX_NAME}")
+        from emotrack.models.emotion import resolve_checkpoint
+
         return resolve_checkpoint(path), "torch"
-    except CheckpointError:
-        if backend == "auto" and onnx_file.is_file():
-            return onnx_file, "onnx"
-        raise
+    need_torch(f"{path}: a PyTorch checkpoint")
+    return path, "torch"
 
 
-def _finish(values: np.ndarray) -> np.ndarray:
+def finish(values: np.ndarray) -> np.ndarray:
+    """Model output as float32, clipped to the 1..9 scale."""
     return np.clip(values.astype(np.float32, copy=False), SCALE_MIN, SCALE_MAX)
 
 
-class TorchEngine(Engine):
-    """PyTorch model; bf16 autocast on a GPU, batch-1 calls replayed from a CUDA graph; on a
-    CPU one traced TorchScript graph, in bf16 (weights cast once, channels-last images) where
-    the CPU has bf16 in hardware."""
-
-    def __init__(
-        self, path: Path, device: str, threads: int, cuda_graph: bool, precision: str
-    ) -> None:
-        want = torch_device(device)
-        model = load_model(path, map_location=want)
-        super().__init__(path, model.config.backbone, FrontEnd(model.audio).to(want).eval())
-        self.model = model
-        self.torch_device = want
-        self.precision = resolve_precision(precision, self.backbone, want)
-        self._graph: _CudaGraph | None = None
-        self._traced: torch.jit.ScriptModule | None = None
-        self._channels_last = False
-        if want.type == "cpu" and self.precision == "bf16":
-            model.cast_network(torch.bfloat16)  # autocast would cast every weight on every call
-            self._channels_last = len(model.audio.input_shape) == 3  # images: oneDNN's layout
-            if self._channels_last:
-                model.to(memory_format=torch.channels_last)
-        self.backend = "torch bf16" if self.precision == "bf16" else "torch"
-        if want.type == "cuda":
-            self.on_gpu = True
-            self.device = f"{want} ({torch.cuda.get_device_name(want)})"
-            if cuda_graph:
-                self._graph = _CudaGraph.capture(self._forward, self.window_samples, want)
-                if self._graph is not None:
-                    self.backend += " + CUDA graph"
-        else:
-            torch.set_num_threads(threads)
-            self.device = f"cpu ({threads} threads)"
-            example = torch.randn(1, *model.audio.input_shape)
-            self._traced = _traced(model, self._layout(example).to(self._dtype))
-            if self._traced is not None:
-                self.backend += " + TorchScript"
-
-    @property
-    def _dtype(self) -> torch.dtype:
-        """What the model's weights are on the CPU (on a GPU autocast decides)."""
-        cpu_bf16 = self.precision == "bf16" and self.torch_device.type == "cpu"
-        return torch.bfloat16 if cpu_bf16 else torch.float32
-
-    def _layout(self, features: torch.Tensor) -> torch.Tensor:
-        if self._channels_last:
-            return features.contiguous(memory_format=torch.channels_last)
-        return features
-
-    def _forward(self, windows: torch.Tensor) -> torch.Tensor:
-        features = self._layout(self.front(windows))  # float32: the front end is never autocast
-        if self._traced is not None:
-            z = self._traced(features.to(self._dtype))
-        else:
-            bf16 = self.precision == "bf16"
-            with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=bf16):
-                z = self.model(features)
-        return self.model.to_values(z.float())
-
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-        count = len(x)
-        with torch.inference_mode():
-            if self._graph is not None and count == 1:
-                out = self._graph(x)
-            else:
-                if self.on_gpu and 1 < count < self.batch_size:  # one shape: no new kernels
-                    x = torch.cat([x, x.new_zeros(self.batch_size - count, x.shape[1])])
-                out = self._forward(x.to(self.torch_device, non_blocking=True))[:count]
-        return _finish(out.cpu().numpy())
-
-
-def torch_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: PyTorch sees no CUDA GPU here; use --device cpu")
-    return torch.device(device)
-
-
-def _traced(model: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule | None:
-    """``model`` traced and frozen into one TorchScript graph, which runs without Python between
-    its operations (faster on a CPU, and it leaves the GIL to the audio threads while it runs).
-    None (eager it is) if tracing fails or the graph disagrees with the model on two batch
-    sizes."""
-    try:
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer and TorchScript deprecation notices
-            graph = torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
-            for batch in (example, torch.cat([example, -example])):
-                expected = model(batch).float()
-                if not torch.allclose(graph(batch).float(), expected, atol=1e-3, rtol=1e-3):
-                    return None
-    except Exception:  # tracing is an optimisation; eager always works
-        return None
-    return graph
-
-
-class _CudaGraph:
-    """A batch-1 forward pass captured once and replayed (less launch overhead per hop)."""
-
-    def __init__(self, graph, static_in: torch.Tensor, static_out: torch.Tensor) -> None:
-        self.graph, self.static_in, self.static_out = graph, static_in, static_out
-
-    @classmethod
-    def capture(cls, forward, samples: int, device: torch.device) -> _CudaGraph | None:
-        """Capture ``forward``; None (eager it is) if capture fails or disagrees with eager."""
-        try:
-            with torch.inference_mode():
-                static_in = torch.randn(1, samples, device=device) * 0.1
-                eager = forward(static_in).clone()
-                stream = torch.cuda.Stream(device)
-                stream.wait_stream(torch.cuda.current_stream(device))
-                with torch.cuda.stream(stream):
-                    for _ in range(3):
-                        forward(static_in)
-                torch.cuda.current_stream(device).wait_stream(stream)
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    static_out = forward(static_in)
-                graph.replay()
-                torch.cuda.synchronize(device)
-                if not torch.allclose(static_out, eager, atol=5e-2):
-                    return None
-        except Exception:  # capture is an optimisation; eager always works
-            return None
-        return cls(graph, static_in, static_out)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.static_in.copy_(x, non_blocking=True)
-        self.graph.replay()
-        return self.static_out.clone()
-
-
 class OnnxEngine(Engine):
-    """An exported model in ONNX Runtime; the front end runs in PyTorch on the CPU."""
+    """An exported model (front end and model in one graph) in ONNX Runtime."""
 
     def __init__(self, path: Path, device: str, threads: int) -> None:
         import onnxruntime as ort
 
-        from emotrack.models.backbones import audio_config_for
         from emotrack.models.onnx_meta import FIX, INPUT_NAME, OUTPUT_NAME, parse_metadata
 
         available = ort.get_available_providers()
         gpu = "CUDAExecutionProvider" in available
         if device.startswith("cuda") and not gpu:
             raise UserError(
-                f"--device {device}: this ONNX Runtime has no CUDA provider; install "
-                "onnxruntime-gpu, or use --device cpu"
+                f"--device {device}: this ONNX Runtime has no CUDA provider; replace it with "
+                "the CUDA build (pip uninstall -y onnxruntime && pip install onnxruntime-gpu), "
+                "use a PyTorch model on the GPU, or use --device cpu"
             )
         providers = ["CPUExecutionProvider"]
         if gpu and device != "cpu":
@@ -311,15 +195,8 @@ class OnnxEngine(Engine):
         except Exception as exc:
             raise UserError(f"{path}: not a usable ONNX model ({_short(exc)}); {FIX}") from None
         meta = parse_metadata(session.get_modelmeta().custom_metadata_map, path)
-        expected = audio_config_for(meta.backbone)
-        if meta.audio != expected:
-            diff = "; ".join(meta.audio.differences(expected))
-            raise UserError(
-                f"{path}: exported with audio parameters this version does not compute "
-                f"({diff}); retrain and re-export the model with this version of emotrack"
-            )
-        torch.set_num_threads(threads)
-        super().__init__(path, meta.backbone, FrontEnd(meta.audio).eval())
+        check_graph_input(path, meta.audio, session.get_inputs()[0].shape, FIX)
+        super().__init__(path, meta.backbone, meta.audio)
         self.session = session
         self._names = (INPUT_NAME, OUTPUT_NAME)
         used = session.get_providers()[0]
@@ -328,11 +205,23 @@ class OnnxEngine(Engine):
         self.backend = f"onnxruntime {'CUDA' if self.on_gpu else 'CPU'}"
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-        with torch.inference_mode():
-            features = self.front(x).contiguous().numpy()
+        x = np.ascontiguousarray(windows, dtype=np.float32)
         name_in, name_out = self._names
-        return _finish(self.session.run([name_out], {name_in: features})[0])
+        return finish(self.session.run([name_out], {name_in: x})[0])
+
+
+def check_graph_input(path: Path, audio: AudioConfig, shape: list, fix: str) -> None:
+    """The graph must take what the tracker gives: 16 kHz windows of the metadata's length."""
+    if audio.sample_rate != SAMPLE_RATE:
+        raise UserError(
+            f"{path}: made for {audio.sample_rate} Hz audio; the tracker gives {SAMPLE_RATE} Hz; "
+            f"{fix}"
+        )
+    if len(shape) != 2 or shape[1] != audio.window_samples:
+        raise UserError(
+            f"{path}: the graph takes input of shape {shape}, not (batch, "
+            f"{audio.window_samples}) waveform windows; {fix}"
+        )
 
 
 def _short(exc: Exception) -> str:

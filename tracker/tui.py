@@ -2,11 +2,13 @@
 
 The app never runs inference itself: the tracker works in its own threads, and the app
 polls it ten times a second for new estimates, the source's state and the statistics.
-Keys: space pauses/resumes, ``s`` saves the timeline (CSV + PNG plot), ``q`` quits.
+Keys: space pauses/resumes, ``s`` saves the timeline (CSV, and a PNG plot where matplotlib is
+installed), ``q`` quits.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 import time
@@ -21,7 +23,6 @@ from textual.widgets import Footer
 
 from emotrack.models.audio import AUDIO_EXTENSIONS
 from emotrack.tracker.output import mood, write_timeline_csv
-from emotrack.tracker.plot import plot_timeline
 from emotrack.tracker.session import Estimate, Tracker
 from emotrack.tracker.widgets import (
     AROUSAL_COLOUR,
@@ -181,11 +182,18 @@ class EmotionApp(App[None]):
                 csv_path = self.save_dir / f"{stem}.csv"
                 png_path = self.save_dir / f"{stem}.png"
                 write_timeline_csv(estimates, csv_path, name=self.sub_title)
-                plot_timeline(estimates, png_path, title=self.sub_title)
+                saved = [csv_path]
+                if have_matplotlib():
+                    from emotrack.tracker.plot import plot_timeline
+
+                    saved.append(plot_timeline(estimates, png_path, title=self.sub_title))
         except OSError as exc:
             self.notify(f"could not save into {self.save_dir}: {exc}", severity="error", timeout=10)
             return
-        self.notify(f"{csv_path}\n{png_path}", title=f"saved {len(estimates)} windows", timeout=8)
+        note = "" if len(saved) == 2 else "\n(with matplotlib installed, a PNG plot too)"
+        self.notify(
+            "\n".join(map(str, saved)) + note, title=f"saved {len(estimates)} windows", timeout=8
+        )
 
 
 class _Gutter(Widget):
@@ -203,6 +211,11 @@ class _Gutter(Widget):
     def render(self) -> str:
         value = "–" if self.value is None else f"{self.value:.2f}"
         return f"[bold {self.colour}]{self.dimension}[/]\n[b]{value}[/]"
+
+
+def have_matplotlib() -> bool:
+    """The PNG plot needs matplotlib (the ``train`` extra); the CSV is always written."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _slug(title: str) -> str:

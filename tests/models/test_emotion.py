@@ -7,10 +7,10 @@ from emotrack.models.audio import CNN_MEL
 from emotrack.models.backbones import BACKBONE_NAMES, audio_config_for
 from emotrack.models.emotion import (
     CheckpointError,
-    ValueOutput,
     EmotionModel,
     LabelScale,
     ModelConfig,
+    ValueOutput,
     atomic_save,
     build_model,
     checkpoint_dict,
@@ -94,7 +94,9 @@ def test_checkpoint_round_trip_through_a_run_folder(tmp_path):
     assert loaded.audio == CNN_MEL
     x = torch.randn(2, *CNN_MEL.input_shape)
     torch.testing.assert_close(predict(loaded, x), predict(model, x))
-    torch.testing.assert_close(loaded.to_values(predict(loaded, x)), model.to_values(predict(model, x)))
+    torch.testing.assert_close(
+        loaded.to_values(predict(loaded, x)), model.to_values(predict(model, x))
+    )
 
 
 def test_tiny_ast_checkpoint_round_trip(tmp_path):

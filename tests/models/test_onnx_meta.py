@@ -58,9 +58,10 @@ def test_read_from_file(tmp_path):
     [
         ({KEY_FORMAT: None}, "not an emotrack ONNX model"),
         ({KEY_FORMAT: "emotrack-onnx/99"}, "emotrack-onnx/99"),
-        ({KEY_AUDIO: "{not json"}, "damaged"),
-        ({KEY_AUDIO: json.dumps({"n_mels": 64, "wobble": 1})}, "damaged"),
-        ({KEY_BACKBONE: None}, "damaged"),
+        ({KEY_FORMAT: "emotrack-onnx/1"}, "older emotrack"),
+        ({KEY_AUDIO: "{not json"}, "cannot use"),
+        ({KEY_AUDIO: json.dumps({"n_mels": 64, "wobble": 1})}, "cannot use"),
+        ({KEY_BACKBONE: None}, "cannot use"),
         ({KEY_LABELS: json.dumps({"mean": [0, 0], "std": [1, 1], "output_scale": "x"})}, "scale"),
     ],
 )

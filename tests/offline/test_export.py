@@ -9,14 +9,15 @@ import torch
 
 from emotrack.main import main
 from emotrack.models.emotion import (
-    ValueOutput,
     LabelScale,
     ModelConfig,
+    ValueOutput,
     atomic_save,
     build_model,
     checkpoint_dict,
     load_model,
 )
+from emotrack.models.frontend import FrontEnd
 from emotrack.models.onnx_meta import INPUT_NAME, OUTPUT_NAME, parse_metadata, read_onnx_metadata
 from emotrack.offline import export
 
@@ -44,20 +45,48 @@ def exported(run_dir):
     return run_dir / "model.onnx"
 
 
+def _reference(model, windows: np.ndarray) -> np.ndarray:
+    """What training computes: the PyTorch FrontEnd, then the model, mapped to 1..9."""
+    with torch.no_grad():
+        return ValueOutput(model)(FrontEnd(model.audio)(torch.from_numpy(windows))).numpy()
+
+
 def test_onnx_runtime_matches_pytorch_on_the_1_to_9_scale(run_dir, exported):
+    """The graph takes 16 kHz waveform windows (front end inside) and agrees with PyTorch's
+    FrontEnd + model on generated music, tones, noise and silence, at several batch sizes."""
     session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     model = load_model(run_dir)
-    assert session.get_inputs()[0].name == INPUT_NAME
-    assert session.get_inputs()[0].shape == ["batch", *model.audio.input_shape]
+    assert session.get_inputs()[0].name == INPUT_NAME == "waveform"
+    assert session.get_inputs()[0].shape == ["batch", model.audio.window_samples]
+    windows = export.check_windows(model.audio.window_samples, seed=1)
     rng = np.random.default_rng(1)
-    for batch in (1, 5):  # the batch axis is dynamic
-        x = rng.normal(size=(batch, *model.audio.input_shape)).astype(np.float32)
+    for batch in (1, 5, 7):  # the batch axis is dynamic
+        x = windows[rng.integers(0, len(windows), batch)]
+        x[0] *= rng.uniform(0.1, 1.0)
         got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-        with torch.no_grad():
-            expected = ValueOutput(model)(torch.from_numpy(x)).numpy()
         assert got.shape == (batch, 2)
-        assert np.abs(got - expected).max() < 1e-4
-        assert np.ptp(got[:, 0]) > 0 or batch == 1  # input actually matters
+        assert np.abs(got - _reference(model, x)).max() < 1e-4
+    values = session.run([OUTPUT_NAME], {INPUT_NAME: windows})[0]
+    assert np.ptp(values[:, 0]) > 1e-3  # the input actually matters
+
+
+def test_onnx_graph_matches_pytorch_on_a_decoded_song(run_dir, exported, tmp_path):
+    """Real-ish audio: a generated song written as MP3, decoded and windowed as the tracker
+    does it."""
+    import soundfile as sf
+
+    from emotrack.models.audio import frame_windows, load_audio, window_starts
+    from emotrack.offline.synth_music import Drift, render
+
+    song = render(Drift(-0.4, (0.5,), (0.1,), (0.0,)), Drift(0.5, (), (), ()), 12.0, 44_100, 2,
+                  np.random.default_rng(3))  # fmt: skip
+    sf.write(tmp_path / "song.mp3", song, 44_100)
+    model = load_model(run_dir)
+    audio = load_audio(tmp_path / "song.mp3")
+    x = frame_windows(audio, window_starts(len(audio), model.audio, hop_seconds=1.0))
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    assert np.abs(got - _reference(model, x)).max() < 1e-4
 
 
 def test_metadata_round_trip(run_dir, exported):
@@ -79,8 +108,8 @@ def test_checkpoint_file_and_out_option(run_dir, tmp_path, capsys):
 
 
 def test_mamba_vision_exports_with_a_dynamic_batch(tmp_path):
-    """A tiny MambaVision (same code paths: mamba mixers and windowed attention) exported and
-    run at batch sizes other than the one traced."""
+    """A tiny MambaVision (same code paths: mamba mixers and windowed attention) behind the
+    3x224x224 mel-image front end, exported and run at a batch size other than the one traced."""
     torch.manual_seed(0)
     tiny = {"depths": [1, 1, 2, 2], "dim": 16, "in_dim": 8, "num_heads": [1, 1, 2, 2]}
     config = ModelConfig(backbone="mamba_vision_T", head_hidden=16, backbone_kwargs=tiny)
@@ -88,11 +117,9 @@ def test_mamba_vision_exports_with_a_dynamic_batch(tmp_path):
     assert main(["export", str(tmp_path), "--onnx"]) == 0
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     model = load_model(tmp_path)
-    x = np.random.default_rng(2).normal(size=(4, *model.audio.input_shape)).astype(np.float32)
+    x = export.check_windows(model.audio.window_samples)[:4]
     got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-    with torch.no_grad():
-        expected = ValueOutput(model)(torch.from_numpy(x)).numpy()
-    assert np.abs(got - expected).max() < 1e-3
+    assert np.abs(got - _reference(model, x)).max() < 1e-3
     assert read_onnx_metadata(tmp_path / "model.onnx").backbone == "mamba_vision_T"
 
 

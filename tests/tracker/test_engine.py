@@ -14,8 +14,9 @@ import torch
 from emotrack.models.audio import SAMPLE_RATE, frame_windows, load_audio, window_starts
 from emotrack.models.emotion import read_checkpoint
 from emotrack.models.errors import UserError
-from emotrack.models.onnx_meta import KEY_AUDIO
-from emotrack.tracker.engine import Engine, _traced, native_bf16, resolve_precision
+from emotrack.models.onnx_meta import KEY_AUDIO, KEY_FORMAT
+from emotrack.tracker.engine import Engine
+from emotrack.tracker.torch_engine import _traced, native_bf16, resolve_precision
 
 
 def windows(count: int, seed: int = 0) -> np.ndarray:
@@ -47,8 +48,11 @@ def test_batch_gives_the_same_values_as_one_window_at_a_time(onnx_engine):
     np.testing.assert_allclose(onnx_engine.predict(x), one_by_one, atol=1e-4)
 
 
-def test_values_match_the_offline_front_end_on_a_real_file(torch_engine, mp3_song, cnn_run):
-    """The tracker's engine = offline windowing + the checkpoint's model, nothing else."""
+def test_values_match_the_offline_front_end_on_a_real_file(
+    torch_engine, onnx_engine, mp3_song, cnn_run
+):
+    """Both engines = offline windowing + the training front end + the checkpoint's model,
+    nothing else (the ONNX graph holds its own front end: it must agree to 1e-4)."""
     from emotrack.models.emotion import load_model
     from emotrack.models.frontend import FrontEnd
 
@@ -58,6 +62,8 @@ def test_values_match_the_offline_front_end_on_a_real_file(torch_engine, mp3_son
     with torch.no_grad():
         reference = model.to_values(model(FrontEnd(model.audio)(torch.from_numpy(x)))).numpy()
     np.testing.assert_allclose(torch_engine.predict(x), reference, atol=1e-4)
+    np.testing.assert_allclose(onnx_engine.predict(x), reference, atol=1e-4)
+    assert np.ptp(reference, axis=0).min() > 1e-3  # the windows give different values
 
 
 @pytest.mark.parametrize("kind", ["silence", "nan", "loud"])
@@ -80,18 +86,36 @@ def test_torch_checkpoint_with_other_audio_parameters_is_refused(cnn_run, tmp_pa
         Engine.load(tmp_path / "other.pt", device="cpu")
 
 
-def test_onnx_model_with_other_audio_parameters_is_refused(cnn_run, tmp_path):
-    model = onnx.load(str(cnn_run / "model.onnx"))
+def _edited_onnx(source, target, **audio_changes):
+    model = onnx.load(str(source))
     for prop in model.metadata_props:
         if prop.key == KEY_AUDIO:
-            audio = json.loads(prop.value)
-            audio["hop_length"] = 256
-            prop.value = json.dumps(audio)
-    onnx.save(model, str(tmp_path / "model.onnx"))
-    with pytest.raises(
-        UserError, match=r"model.onnx: exported with audio .*hop_length: 256 != 512"
-    ):
-        Engine.load(tmp_path / "model.onnx", device="cpu")
+            prop.value = json.dumps({**json.loads(prop.value), **audio_changes})
+    onnx.save(model, str(target))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"sample_rate": 22_050}, "made for 22050 Hz audio"),
+        ({"window_seconds": 4.0}, r"the graph takes .*80000.*, not \(batch, 64000\)"),
+    ],
+)
+def test_onnx_model_the_tracker_cannot_feed_is_refused(cnn_run, tmp_path, change, says):
+    path = _edited_onnx(cnn_run / "model.onnx", tmp_path / "model.onnx", **change)
+    with pytest.raises(UserError, match=rf"model.onnx: {says}.*emotrack export"):
+        Engine.load(path, device="cpu")
+
+
+def test_an_onnx_file_of_the_old_format_asks_to_re_export(cnn_run, tmp_path):
+    model = onnx.load(str(cnn_run / "model.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == KEY_FORMAT:
+            prop.value = "emotrack-onnx/1"
+    onnx.save(model, str(tmp_path / "old.onnx"))
+    with pytest.raises(UserError, match=r"old.onnx: exported by an older emotrack.*re-export"):
+        Engine.load(tmp_path / "old.onnx", device="cpu")
 
 
 def test_unusable_model_paths_say_what_to_do(cnn_run, tmp_path):

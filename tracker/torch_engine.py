@@ -1,0 +1,171 @@
+"""The PyTorch engine (the ``train`` extra): a run folder or ``.pt`` checkpoint, with
+:class:`emotrack.models.frontend.FrontEnd` in front of the model.
+
+On a GPU with bf16 autocast and, for batch 1, a CUDA graph; on a CPU as a traced TorchScript
+graph, in bf16 where the CPU has it in hardware.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emotrack.models.emotion import load_model
+from emotrack.models.errors import UserError
+from emotrack.models.frontend import FrontEnd
+from emotrack.tracker.engine import Engine, check_precision, finish
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision: str, backbone: str, device: torch.device) -> str:
+    """ "fp32" or "bf16" for ``--precision``. auto: bf16 on a GPU, and on a CPU with bf16 in
+    hardware for every backbone but the small CNN (fast in fp32, and kept exact there)."""
+    check_precision(precision)
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if backbone != "cnn" and native_bf16() else "fp32"
+
+
+class TorchEngine(Engine):
+    """PyTorch model; bf16 autocast on a GPU, batch-1 calls replayed from a CUDA graph; on a
+    CPU one traced TorchScript graph, in bf16 (weights cast once, channels-last images) where
+    the CPU has bf16 in hardware."""
+
+    def __init__(
+        self, path: Path, device: str, threads: int, cuda_graph: bool, precision: str
+    ) -> None:
+        want = torch_device(device)
+        model = load_model(path, map_location=want)
+        super().__init__(path, model.config.backbone, model.audio)
+        self.front = FrontEnd(model.audio).to(want).eval()
+        self.model = model
+        self.torch_device = want
+        self.precision = resolve_precision(precision, self.backbone, want)
+        self._graph: _CudaGraph | None = None
+        self._traced: torch.jit.ScriptModule | None = None
+        self._channels_last = False
+        if want.type == "cpu" and self.precision == "bf16":
+            model.cast_network(torch.bfloat16)  # autocast would cast every weight on every call
+            self._channels_last = len(model.audio.input_shape) == 3  # images: oneDNN's layout
+            if self._channels_last:
+                model.to(memory_format=torch.channels_last)
+        self.backend = "torch bf16" if self.precision == "bf16" else "torch"
+        if want.type == "cuda":
+            self.on_gpu = True
+            self.device = f"{want} ({torch.cuda.get_device_name(want)})"
+            if cuda_graph:
+                self._graph = _CudaGraph.capture(self._forward, self.window_samples, want)
+                if self._graph is not None:
+                    self.backend += " + CUDA graph"
+        else:
+            torch.set_num_threads(threads)
+            self.device = f"cpu ({threads} threads)"
+            example = torch.randn(1, *model.audio.input_shape)
+            self._traced = _traced(model, self._layout(example).to(self._dtype))
+            if self._traced is not None:
+                self.backend += " + TorchScript"
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        """What the model's weights are on the CPU (on a GPU autocast decides)."""
+        cpu_bf16 = self.precision == "bf16" and self.torch_device.type == "cpu"
+        return torch.bfloat16 if cpu_bf16 else torch.float32
+
+    def _layout(self, features: torch.Tensor) -> torch.Tensor:
+        if self._channels_last:
+            return features.contiguous(memory_format=torch.channels_last)
+        return features
+
+    def _forward(self, windows: torch.Tensor) -> torch.Tensor:
+        features = self._layout(self.front(windows))  # float32: the front end is never autocast
+        if self._traced is not None:
+            z = self._traced(features.to(self._dtype))
+        else:
+            bf16 = self.precision == "bf16"
+            with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=bf16):
+                z = self.model(features)
+        return self.model.to_values(z.float())
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+        count = len(x)
+        with torch.inference_mode():
+            if self._graph is not None and count == 1:
+                out = self._graph(x)
+            else:
+                if self.on_gpu and 1 < count < self.batch_size:  # one shape: no new kernels
+                    x = torch.cat([x, x.new_zeros(self.batch_size - count, x.shape[1])])
+                out = self._forward(x.to(self.torch_device, non_blocking=True))[:count]
+        return finish(out.cpu().numpy())
+
+
+def torch_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: PyTorch sees no CUDA GPU here; use --device cpu")
+    return torch.device(device)
+
+
+def _traced(model: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule | None:
+    """``model`` traced and frozen into one TorchScript graph, which runs without Python between
+    its operations (faster on a CPU, and it leaves the GIL to the audio threads while it runs).
+    None (eager it is) if tracing fails or the graph disagrees with the model on two batch
+    sizes."""
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer and TorchScript deprecation notices
+            graph = torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
+            for batch in (example, torch.cat([example, -example])):
+                expected = model(batch).float()
+                if not torch.allclose(graph(batch).float(), expected, atol=1e-3, rtol=1e-3):
+                    return None
+    except Exception:  # tracing is an optimisation; eager always works
+        return None
+    return graph
+
+
+class _CudaGraph:
+    """A batch-1 forward pass captured once and replayed (less launch overhead per hop)."""
+
+    def __init__(self, graph, static_in: torch.Tensor, static_out: torch.Tensor) -> None:
+        self.graph, self.static_in, self.static_out = graph, static_in, static_out
+
+    @classmethod
+    def capture(cls, forward, samples: int, device: torch.device) -> _CudaGraph | None:
+        """Capture ``forward``; None (eager it is) if capture fails or disagrees with eager."""
+        try:
+            with torch.inference_mode():
+                static_in = torch.randn(1, samples, device=device) * 0.1
+                eager = forward(static_in).clone()
+                stream = torch.cuda.Stream(device)
+                stream.wait_stream(torch.cuda.current_stream(device))
+                with torch.cuda.stream(stream):
+                    for _ in range(3):
+                        forward(static_in)
+                torch.cuda.current_stream(device).wait_stream(stream)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_out = forward(static_in)
+                graph.replay()
+                torch.cuda.synchronize(device)
+                if not torch.allclose(static_out, eager, atol=5e-2):
+                    return None
+        except Exception:  # capture is an optimisation; eager always works
+            return None
+        return cls(graph, static_in, static_out)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.static_in.copy_(x, non_blocking=True)
+        self.graph.replay()
+        return self.static_out.clone()
