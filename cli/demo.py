@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from emotrack.models.atomic import write_atomic
-from emotrack.tracker.commands import DEMO_MODEL
 
-DEFAULT_OUT = DEMO_MODEL.parent
+DEFAULT_OUT = Path("~/.cache/emotrack/demo")  # the generated set, the model (run/), the song
+RUN_NAME = "run"
 DEMO_SONG_SECONDS = 60.0
 DEMO_SONG_RATE = 44_100
 NOTICE = (
     "NOTE: this demo model learned synthetic musical cues (tempo, density, brightness, mode,\n"
-    "consonance, register), not human emotion ratings. For real music, train on DEAM:\n"
-    "  emotrack-train --download   (or --data-dir DIR)"
+    "consonance, register), not human emotion ratings. For real music, `emotrack file` and\n"
+    "`emotrack live` use the shipped model trained on the 4Q dataset."
 )
 
 
@@ -86,7 +86,7 @@ def train_demo_model(out: Path, songs: int, seconds: float, epochs: int, retrain
     from emotrack.offline.synthetic import generate_deam
     from emotrack.offline.train import TrainConfig, train
 
-    run_dir = out / DEMO_MODEL.name
+    run_dir = out / RUN_NAME
     if (run_dir / "best.pt").is_file() and not retrain:
         print(f"using the demo model already trained in {run_dir}", file=sys.stderr)
         return run_dir

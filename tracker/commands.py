@@ -16,6 +16,7 @@ from pathlib import Path
 
 from emotrack.models.audio import AUDIO_EXTENSIONS, TRACK_HOP_SECONDS
 from emotrack.models.errors import UserError
+from emotrack.models.shipped_model import DESCRIPTION, shipped_model
 from emotrack.tracker.engine import BACKENDS, PRECISIONS, Engine
 from emotrack.tracker.output import (
     FORMATS,
@@ -40,25 +41,20 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 MODEL_ENV = "EMOTRACK_MODEL"  # a default for --model
-DEMO_MODEL = Path("~/.cache/emotrack/demo/run")  # where `emotrack demo` trains its model
 
 
 def default_model() -> Path:
-    """``--model`` when not given: ``$EMOTRACK_MODEL``, else the model `emotrack demo` trained."""
+    """``--model`` when not given: ``$EMOTRACK_MODEL``, else the model shipped in the package
+    (trained on real music, 4Q). `emotrack demo` uses its own synthetic model."""
     if os.environ.get(MODEL_ENV):
         return Path(os.environ[MODEL_ENV]).expanduser()
-    demo = DEMO_MODEL.expanduser()
-    if (demo / "best.pt").is_file():
-        print(
-            f"using the demo model in {demo}: it learned synthetic cues, not real emotion "
-            "(pass --model RUN_FOLDER for one trained on DEAM)",
-            file=sys.stderr,
-        )
-        return demo
+    shipped = shipped_model()
+    if shipped is not None:
+        print(f"using {DESCRIPTION}", file=sys.stderr)
+        return shipped
     raise UserError(
-        "no model given: pass --model RUN_FOLDER (or a .pt / model.onnx file) or set "
-        f"{MODEL_ENV}; `emotrack demo` trains a small one in minutes, `emotrack-train` "
-        "trains on DEAM"
+        "no model given and this copy of emotrack ships none: pass --model RUN_FOLDER (or a "
+        f".pt / model.onnx file) or set {MODEL_ENV}; `emotrack-train` trains one"
     )
 
 
