@@ -26,7 +26,7 @@ SUBCOMMANDS = {
         "track audio files (TUI, or headless with --no-tui)",
     ),
     "live": ("emotrack.tracker.commands:live", "track the microphone in real time"),
-    "audit": ("emotrack.offline.audit", "check a DEAM folder: labels, audio, agreement"),
+    "audit": ("emotrack.offline.audit", "check a DEAM or 4Q folder: labels, audio, artists"),
     "demo": ("emotrack.demo", "generate data, train a small model, track a song (no download)"),
     "bench": ("emotrack.bench", "measure front end, inference, latency and memory here"),
     "export": ("emotrack.offline.export", "export a trained run to ONNX"),

@@ -1,4 +1,4 @@
-"""`emotrack audit`: check a DEAM copy before training on it.
+"""`emotrack audit`: check a DEAM copy (or a 4Q copy, :mod:`audit_4q`) before training on it.
 
 :func:`audit` turns a loaded :class:`~emotrack.offline.deam.Deam` into :class:`Findings`
 (counts per year, labels without audio and the reverse, unreadable or too-short audio, label
@@ -43,6 +43,7 @@ from emotrack.offline.deam import (
     find_deam_root,
     load_deam,
 )
+from emotrack.offline.fourq import is_fourq_folder, load_fourq
 
 MIN_SAME_R = 0.3  # static vs dynamic of one dimension must correlate at least this much
 MIN_AGREEMENT_SONGS = 10  # fewer songs with both kinds of labels: not judged
@@ -530,8 +531,17 @@ def render(findings: Findings) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Check a dataset folder before training on it: an unpacked DEAM copy (labels, audio, "
+        "static/dynamic agreement) or 4Q copy (quadrants, clips, artists), told apart by the "
+        "files in it. Exit code 0 when clean, 1 when problems were found, 2 for bad input."
+    )
     parser.add_argument(
-        "dir", nargs="?", type=Path, metavar="DIR", help="an unpacked DEAM copy (or --download)"
+        "dir",
+        nargs="?",
+        type=Path,
+        metavar="DIR",
+        help="an unpacked DEAM or 4Q copy (or --download for DEAM)",
     )
     add_data_arguments(parser)
     parser.add_argument(
@@ -548,8 +558,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json not in (None, "-") and Path(args.json).expanduser().is_dir():
         raise UserError(f"--json {args.json}: is a folder; give a file name")
     root = find_deam_root(args.dir or args.data_dir, args.download)
-    findings = audit(load_deam(root, progress=True))
-    table = render(findings)
+    if is_fourq_folder(root):
+        from emotrack.offline.audit_4q import audit_fourq, render_fourq
+
+        findings = audit_fourq(load_fourq(root, progress=True))
+        table = render_fourq(findings)
+    else:
+        findings = audit(load_deam(root, progress=True))
+        table = render(findings)
     if args.json == "-":
         sys.stderr.write(table)
         sys.stdout.write(json.dumps(findings.to_dict(), indent=2) + "\n")
