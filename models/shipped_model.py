@@ -13,8 +13,8 @@ from pathlib import Path
 SHIPPED_NAME = "emotrack-4q.onnx"
 CARD_NAME = "emotrack-4q.md"
 DESCRIPTION = (
-    "the shipped real-music model (4Q, fusion CNN; values are 1 + 8 x P(positive valence / "
-    "high arousal), 5 the quadrant boundary)"
+    "the model shipped with emotrack (trained on real music, the 4Q dataset; --model or "
+    "$EMOTRACK_MODEL choose another)"
 )
 
 

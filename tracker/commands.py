@@ -355,7 +355,13 @@ def _write(args: argparse.Namespace, results: list[TrackResult], engine: Engine)
         timeline, summary = write_csv(args.csv, results)
         print(f"wrote {timeline} and {summary}", file=sys.stderr)
     if args.json is not None:
-        info = {"model": str(engine.path), "backbone": engine.backbone, "hop_seconds": args.hop}
+        info = {
+            "model": str(engine.path),
+            "backbone": engine.backbone,
+            "output_scale": engine.labels.output_scale,
+            "values": engine.labels.meaning,
+            "hop_seconds": args.hop,
+        }
         write_json(args.json, results, info)
         print(f"wrote {args.json}", file=sys.stderr)
 

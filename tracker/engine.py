@@ -18,12 +18,14 @@ import numpy as np
 
 from emotrack.models.audio import SAMPLE_RATE, AudioConfig
 from emotrack.models.errors import UserError
+from emotrack.models.scale import LabelScale
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 ONNX_NAME = "model.onnx"  # what `emotrack export RUN --onnx` writes into a run folder
-CHECKPOINT_NAMES = ("best.pt", "last.pt")  # what a training run folder holds
+# what a training run folder holds (a cross-validation's model is in its final/ run)
+CHECKPOINT_NAMES = ("best.pt", "last.pt", "final/best.pt", "final/last.pt")
 SCALE_MIN, SCALE_MAX = 1.0, 9.0
 GET_MODEL = "train one with `emotrack-train`, or make a small one with `emotrack demo`"
 TRAIN_EXTRA = "pip install 'emotrack[train]'"
@@ -60,9 +62,14 @@ def need_torch(what: str) -> None:
         )
 
 
-class Engine:
-    """A loaded model. ``predict((B, samples)) -> (B, 2)`` on 1..9."""
+SMALL_BACKBONES = ("cnn", "cnn_fusion")  # cheap per window: bigger CPU batches, fp32
 
+
+class Engine:
+    """A loaded model. ``predict((B, samples)) -> (B, 2)`` on 1..9; ``labels`` says what the
+    values mean."""
+
+    labels = LabelScale()
     backend = ""  # human-readable, e.g. "torch", "onnxruntime CPU"
     device = ""  # human-readable, e.g. "cpu (2 threads)"
     on_gpu = False
@@ -82,7 +89,7 @@ class Engine:
         """Windows per call when a file is tracked as fast as possible."""
         if self.on_gpu:
             return 64
-        return 16 if self.backbone == "cnn" else 8
+        return 16 if self.backbone in SMALL_BACKBONES else 8
 
     @staticmethod
     def load(
@@ -120,7 +127,10 @@ class Engine:
         raise NotImplementedError
 
     def describe(self) -> str:
-        return f"{self.path} ({self.backbone}, {self.backend} on {self.device})"
+        return (
+            f"{self.path} ({self.backbone}, {self.backend} on {self.device}); values: "
+            f"{self.labels.meaning}"
+        )
 
 
 def resolve_model(path: Path, backend: str) -> tuple[Path, str]:
@@ -197,6 +207,7 @@ class OnnxEngine(Engine):
         meta = parse_metadata(session.get_modelmeta().custom_metadata_map, path)
         check_graph_input(path, meta.audio, session.get_inputs()[0].shape, FIX)
         super().__init__(path, meta.backbone, meta.audio)
+        self.labels = meta.labels
         self.session = session
         self._names = (INPUT_NAME, OUTPUT_NAME)
         used = session.get_providers()[0]

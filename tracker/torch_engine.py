@@ -16,7 +16,7 @@ import torch
 from emotrack.models.emotion import load_model
 from emotrack.models.errors import UserError
 from emotrack.models.frontend import FrontEnd
-from emotrack.tracker.engine import Engine, check_precision, finish
+from emotrack.tracker.engine import SMALL_BACKBONES, Engine, check_precision, finish
 
 
 def native_bf16() -> bool:
@@ -33,7 +33,7 @@ def resolve_precision(precision: str, backbone: str, device: torch.device) -> st
         return precision
     if device.type == "cuda":
         return "bf16"
-    return "bf16" if backbone != "cnn" and native_bf16() else "fp32"
+    return "bf16" if backbone not in SMALL_BACKBONES and native_bf16() else "fp32"
 
 
 class TorchEngine(Engine):
@@ -47,6 +47,7 @@ class TorchEngine(Engine):
         want = torch_device(device)
         model = load_model(path, map_location=want)
         super().__init__(path, model.config.backbone, model.audio)
+        self.labels = model.labels
         self.front = FrontEnd(model.audio).to(want).eval()
         self.model = model
         self.torch_device = want
