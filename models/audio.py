@@ -1,7 +1,8 @@
 """The one audio front end: decode, resample, window and turn 5 s windows into model input.
 
-Every audio parameter is defined here, once; this module needs numpy, soundfile and soxr,
-not torch. The features a model reads are computed from these parameters by
+Every audio parameter is defined here, once; this module needs numpy, soundfile, av and
+soxr, not torch (decoding itself is :mod:`emotrack.models.decode`). The features a model
+reads are computed from these parameters by
 :class:`emotrack.models.frontend.FrontEnd`, which training (``emotrack.offline``) and tracking
 (``emotrack.tracker``) both call. A checkpoint stores ``AudioConfig.to_dict()``; the tracker
 refuses a model whose config differs from the one it would compute.
@@ -15,10 +16,15 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
-from emotrack.models.errors import UserError
+from emotrack.models.decode import (  # noqa: F401 - audio_info, AudioInfo: used from here
+    AudioInfo,
+    audio_info,
+    decode_audio,
+    log_problems,
+)
+from emotrack.models.errors import AudioError, UserError  # noqa: F401 - AudioError's old home
 
 SAMPLE_RATE = 16_000  # Hz, everything is resampled to this, mono
 N_FFT = 2048
@@ -40,11 +46,12 @@ AST_HOP_LENGTH = 160
 LOG_FLOOR = 1e-10  # power floor before log10
 NORM_EPS = 1e-5
 
-AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")
-
-
-class AudioError(UserError):
-    """Audio that cannot be used; the message names the file, the problem and the fix."""
+# what folders are searched for: every format libsndfile or FFmpeg (PyAV) decodes
+AUDIO_EXTENSIONS = (
+    ".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".aifc", ".caf", ".w64",
+    ".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".asf", ".webm", ".mka", ".mkv", ".mov",
+    ".ac3", ".wv", ".ape", ".mpc",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,22 +128,6 @@ WAVEFORM = AudioConfig(representation="waveform")
 # ---------------------------------------------------------------------------- decoding
 
 
-def audio_info(path: str | Path) -> sf._SoundFileInfo:
-    """Header of an audio file, or AudioError naming the file."""
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a folder, not an audio file")
-    try:  # a file object: libsndfile would take a macOS `._name` beside it for a resource fork
-        with open(path, "rb") as handle:
-            return sf.info(handle)
-    except Exception as exc:  # soundfile raises several types for bad data
-        raise AudioError(
-            f"{path}: not readable audio ({_short(exc)}); use MP3, WAV, FLAC or OGG"
-        ) from None
-
-
 def to_mono(samples: np.ndarray) -> np.ndarray:
     """(frames, channels) or (frames,) -> (frames,) float32, channels averaged."""
     if samples.ndim == 2:
@@ -173,24 +164,14 @@ def load_audio(
     offset_seconds: float = 0.0,
     duration_seconds: float | None = None,
 ) -> np.ndarray:
-    """Decode any supported file to mono float32 at ``sample_rate``. NaN/inf become 0."""
-    info = audio_info(path)
-    start = int(offset_seconds * info.samplerate)
-    stop = None if duration_seconds is None else start + int(duration_seconds * info.samplerate)
-    try:
-        with open(path, "rb") as handle:
-            samples, rate = sf.read(handle, start=start, stop=stop, dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioError(
-            f"{path}: decoding failed ({_short(exc)}); the file may be corrupt"
-        ) from None
-    mono = np.nan_to_num(to_mono(samples), nan=0.0, posinf=0.0, neginf=0.0)
+    """Decode any supported file (:mod:`emotrack.models.decode`) to mono float32 at
+    ``sample_rate``. NaN/inf become 0; damage survived and truncation are logged."""
+    samples, rate, report = decode_audio(path)
+    log_problems(report)
+    start = int(offset_seconds * rate)
+    stop = None if duration_seconds is None else start + int(duration_seconds * rate)
+    mono = np.nan_to_num(to_mono(samples[start:stop]), nan=0.0, posinf=0.0, neginf=0.0)
     return resample(mono, rate, sample_rate)
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------- windowing

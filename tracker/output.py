@@ -11,12 +11,13 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from emotrack.models.atomic import write_atomic
+from emotrack.tracker.quality import FLAGS
 from emotrack.tracker.session import Estimate, TrackerStats, TrackResult
 
 MIDDLE = 5.0  # the scale's middle; 5 counts as high
@@ -26,7 +27,9 @@ NEUTRAL_RADIUS = 0.5  # closer than this to (5, 5): "neutral"
 MOODS = ("happy", "excited", "tense", "angry", "sad", "depressed", "calm", "relaxed")
 QUADRANTS = ("happy/excited", "tense/angry", "sad/depressed", "calm/relaxed")  # Q1..Q4
 FORMATS = ("text", "csv", "jsonl")
-TIMELINE_FIELDS = ("file", "time", "valence", "arousal", "raw_valence", "raw_arousal", "mood")
+TIMELINE_FIELDS = (
+    "file", "time", "valence", "arousal", "raw_valence", "raw_arousal", "mood", "flags",
+)  # fmt: skip
 JSON_FORMAT = "emotrack-tracking/1"
 
 
@@ -52,7 +55,9 @@ def quadrant(valence: float, arousal: float) -> str:
 
 @dataclass
 class Summary:
-    """Song-level summary of a timeline (shown values)."""
+    """Song-level summary of a timeline (shown values) over its windows of music; windows
+    flagged silent, near-silent or non-finite are counted in ``flags`` and left out of the
+    values (all None, mood "no music", when no window is music)."""
 
     windows: int
     seconds: float  # end of the last window
@@ -64,28 +69,49 @@ class Summary:
     arousal_std: float
     arousal_min: float
     arousal_max: float
-    quadrant_share: dict[str, float]  # fraction of windows per quadrant
+    quadrant_share: dict[str, float]  # fraction of music windows per quadrant
     mood: str  # the mood word of the mean
+    music_windows: int = 0  # windows not flagged silent, near-silent or non-finite
+    flags: dict[str, int] = field(default_factory=dict)  # windows per flag (FLAGS), all listed
 
     def flat(self) -> dict:
-        """One flat row (CSV): quadrant shares as share_<name> columns."""
-        row = {k: v for k, v in asdict(self).items() if k != "quadrant_share"}
+        """One flat row (CSV): quadrant shares as share_<name>, flags as flag_<name> columns."""
+        row = {k: v for k, v in asdict(self).items() if k not in ("quadrant_share", "flags")}
         for name, share in self.quadrant_share.items():
             row[f"share_{name.replace('/', '_')}"] = share
+        for name, count in self.flags.items():
+            row[f"flag_{name.replace('-', '_')}"] = count
         return row
 
 
+NO_MUSIC = "no music"  # the mood of a summary without a window of music
+
+
 def summarise(timeline: Sequence[Estimate]) -> Summary | None:
-    """Mean/std/min/max per dimension, quadrant shares and mood; None for no estimates."""
+    """Mean/std/min/max per dimension, quadrant shares and mood over the windows of music,
+    and the count of windows per flag; None for no estimates."""
     if not timeline:
         return None
-    va = np.array([(e.valence, e.arousal) for e in timeline], dtype=np.float64)
+    flags = {name: sum(name in e.flags for e in timeline) for name in FLAGS}
+    music = [e for e in timeline if e.music]
+    common = {
+        "windows": len(timeline),
+        "seconds": timeline[-1].time,
+        "music_windows": len(music),
+        "flags": flags,
+    }
+    if not music:
+        empty = dict.fromkeys(
+            f"{d}_{s}" for d in ("valence", "arousal") for s in ("mean", "std", "min", "max")
+        )
+        share = dict.fromkeys(QUADRANTS, 0.0)
+        return Summary(**common, **empty, quadrant_share=share, mood=NO_MUSIC)
+    va = np.array([(e.valence, e.arousal) for e in music], dtype=np.float64)
     names = [quadrant(v, a) for v, a in va]
     shares = {name: names.count(name) / len(names) for name in QUADRANTS}
     mean = va.mean(axis=0)
     return Summary(
-        windows=len(timeline),
-        seconds=timeline[-1].time,
+        **common,
         valence_mean=float(mean[0]),
         valence_std=float(va[:, 0].std()),
         valence_min=float(va[:, 0].min()),
@@ -97,6 +123,13 @@ def summarise(timeline: Sequence[Estimate]) -> Summary | None:
         quadrant_share=shares,
         mood=mood(*mean),
     )
+
+
+def window_mood(estimate: Estimate) -> str:
+    """The mood word of a window of music; a window of no music is named by its flag."""
+    if not estimate.music:
+        return estimate.flags[0]
+    return mood(estimate.valence, estimate.arousal)
 
 
 # ---------------------------------------------------------------------------- headless lines
@@ -115,6 +148,7 @@ def format_line(estimate: Estimate, fmt: str = "text", name: str = "") -> str:
     return (
         f"{estimate.time:9.2f} s  valence {estimate.valence:4.2f}  "
         f"arousal {estimate.arousal:4.2f}  {row['mood']}"
+        + (f"  [{row['flags']}]" if estimate.flags and estimate.music else "")
     )
 
 
@@ -131,7 +165,8 @@ def _row(estimate: Estimate, name: str) -> dict:
         "arousal": round(estimate.arousal, 4),
         "raw_valence": round(estimate.raw_valence, 4),
         "raw_arousal": round(estimate.raw_arousal, 4),
-        "mood": mood(estimate.valence, estimate.arousal),
+        "mood": window_mood(estimate),
+        "flags": " ".join(estimate.flags),
     }
 
 
@@ -162,6 +197,8 @@ SUMMARY_FIELDS = (
     "status",
     *(f.name for f in Summary.__dataclass_fields__.values() if f.name != "quadrant_share"),
     *(f"share_{name.replace('/', '_')}" for name in QUADRANTS),
+    *(f"flag_{name.replace('-', '_')}" for name in FLAGS),
+    "warnings",
     "error",
 )
 
@@ -174,7 +211,12 @@ def write_csv(path: str | Path, results: Sequence[TrackResult]) -> tuple[Path, P
     summaries = []
     for result in results:
         summary = summarise(result.timeline)
-        row = {"file": result.name, "status": _status(result), "error": result.error or ""}
+        row = {
+            "file": result.name,
+            "status": _status(result),
+            "warnings": "; ".join(result.warnings),
+            "error": result.error or "",
+        }
         if summary is not None:
             row.update({k: _round(v) for k, v in summary.flat().items()})
         summaries.append(row)
@@ -192,6 +234,7 @@ def write_json(path: str | Path, results: Sequence[TrackResult], info: dict | No
                 "file": result.name,
                 "status": _status(result),
                 "error": result.error,
+                "warnings": result.warnings,
                 "summary": None if summary is None else _rounded(asdict(summary)),
                 "stats": None if result.stats is None else _rounded(result.stats.to_dict()),
                 "timeline": [
@@ -226,16 +269,20 @@ def describe(result: TrackResult) -> str:
     """One paragraph about one tracked file or session, for stderr."""
     summary = summarise(result.timeline)
     lines = [f"{result.name}: {_status(result)}"]
-    if summary is not None:
+    if summary is not None and summary.music_windows:
         top = max(summary.quadrant_share, key=summary.quadrant_share.get)
         lines.append(
-            f"  {summary.windows} windows over {summary.seconds:.1f} s; valence "
+            f"  {summary.music_windows} windows of music over {summary.seconds:.1f} s; valence "
             f"{summary.valence_mean:.2f} ± {summary.valence_std:.2f}, arousal "
             f"{summary.arousal_mean:.2f} ± {summary.arousal_std:.2f}; mostly {top} "
             f"({summary.quadrant_share[top]:.0%}); mood: {summary.mood}"
         )
     if result.stats is not None and result.stats.windows:
         lines.append("  " + describe_stats(result.stats))
+    if summary is not None and any(summary.flags.values()):
+        counts = ", ".join(f"{n} {k}" for k, n in summary.flags.items() if n)
+        lines.append(f"  flagged windows (of {summary.windows}): {counts}")
+    lines += [f"  warning: {warning}" for warning in result.warnings]
     if result.overflows:
         lines.append(f"  {result.overflows} input overflows (audio lost before it was tracked)")
     if result.error:
@@ -260,8 +307,10 @@ def summary_table(results: Sequence[TrackResult]) -> str:
     rows = [header]
     for result in results:
         summary = summarise(result.timeline)
-        if summary is None:
-            rows.append((result.name, _status(result), "0", "-", "-", "-", "-"))
+        if summary is None or not summary.music_windows:
+            windows = "0" if summary is None else str(summary.windows)
+            mood_word = "-" if summary is None else summary.mood
+            rows.append((result.name, _status(result), windows, "-", "-", mood_word, "-"))
             continue
         top = max(summary.quadrant_share, key=summary.quadrant_share.get)
         rows.append(
@@ -282,4 +331,5 @@ def summary_table(results: Sequence[TrackResult]) -> str:
     ]
     failed = [r for r in results if r.error]
     lines += [f"{r.name}: {r.error}" for r in failed]
+    lines += [f"{r.name}: warning: {w}" for r in results for w in r.warnings]
     return "\n".join(lines)

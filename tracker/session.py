@@ -21,6 +21,7 @@ import numpy as np
 from emotrack.models.audio import SAMPLE_RATE, TRACK_HOP_SECONDS, AudioError
 from emotrack.models.errors import UserError
 from emotrack.tracker.engine import Engine
+from emotrack.tracker.quality import BandwidthMeter, is_music, window_flags
 from emotrack.tracker.ring import OverwrittenError, RingBuffer
 from emotrack.tracker.sources import FileSource, Source, SourceStatus
 
@@ -39,6 +40,12 @@ class Estimate:
     raw_valence: float  # 1..9, the model's own value
     raw_arousal: float
     latency_ms: float  # window complete in the buffer -> value out
+    flags: tuple[str, ...] = ()  # tracker.quality.FLAGS: silent, near-silent, non-finite, clipped
+
+    @property
+    def music(self) -> bool:
+        """False for silent, near-silent and non-finite windows: no mood, not in summaries."""
+        return is_music(self.flags)
 
 
 @dataclass
@@ -119,6 +126,7 @@ class Tracker:
         self._ended: float | None = None
         self._paused_at: float | None = None
         self._paused_total = 0.0
+        self.bandwidth = BandwidthMeter()
 
     # ------------------------------------------------------------------------ control
 
@@ -274,7 +282,13 @@ class Tracker:
         estimates = []
         with self._lock:
             previous = self._timeline[-1] if self._timeline else None
-            for end, ready_at, (valence, arousal) in zip(ends, complete, values, strict=True):
+            rows = zip(ends, complete, windows, values, strict=True)
+            for end, ready_at, window, (valence, arousal) in rows:
+                flags = window_flags(
+                    window, self.source.non_finite.overlaps(end - len(window), end)
+                )
+                if is_music(flags):
+                    self.bandwidth.add(window)
                 shown = (float(valence), float(arousal))
                 if previous is not None and self.smoothing:
                     a = self.smoothing
@@ -290,6 +304,7 @@ class Tracker:
                     raw_valence=float(valence),
                     raw_arousal=float(arousal),
                     latency_ms=latency,
+                    flags=flags,
                 )
                 estimates.append(previous)
                 self._latencies.append(latency)
@@ -318,19 +333,38 @@ class TrackResult:
     stats: TrackerStats | None = None
     error: str | None = None  # None: all went well
     overflows: int = 0
-    interrupted: bool = False  # stopped by Ctrl+C: the timeline is what was tracked until then
+    interrupted: bool = False  # stopped by Ctrl+C or SIGTERM: the timeline is what was tracked
+    warnings: list[str] = field(default_factory=list)  # damage survived, low bandwidth, ...
 
 
 def result_of(tracker: Tracker, name: str | None = None) -> TrackResult:
     """Snapshot of a (stopped or finished) tracker; ``name`` defaults to the source's."""
     status = tracker.source_status()
     errors = tracker.errors
+    timeline = tracker.timeline
+    warnings = tracker.source.problems()
+    bandwidth = tracker.bandwidth.warning(getattr(tracker.source, "rate", None))
+    if bandwidth and any(e.music for e in timeline):
+        warnings.append(bandwidth)
+    if timeline and not any(e.music for e in timeline) and not errors:
+        errors = [f"{name or status.name}: no music: {_not_music(timeline)}; nothing to track"]
     return TrackResult(
         name=name or status.name,
-        timeline=tracker.timeline,
+        timeline=timeline,
         stats=tracker.stats(),
         error="; ".join(errors) if errors else None,
         overflows=status.overflows,
+        warnings=warnings,
+    )
+
+
+def _not_music(timeline: list[Estimate]) -> str:
+    counts: dict[str, int] = {}
+    for estimate in timeline:
+        for flag in estimate.flags:
+            counts[flag] = counts.get(flag, 0) + 1
+    return "every window is " + " or ".join(
+        f"{flag} ({count} of {len(timeline)})" for flag, count in counts.items()
     )
 
 

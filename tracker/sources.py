@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from emotrack.models.audio import (
     SAMPLE_RATE,
     WINDOW_SECONDS,
     AudioError,
     StreamResampler,
-    audio_info,
     to_mono,
 )
+from emotrack.models.decode import AudioReader
 from emotrack.models.errors import UserError
 from emotrack.tracker.ring import RingBuffer
 
@@ -74,6 +73,40 @@ class _Level:
         return 10.0 * math.log10(self._mean_square)
 
 
+class NonFiniteSpans:
+    """Where a source's audio held NaN or inf (replaced by silence before resampling): merged
+    spans of 16 kHz sample positions, so the tracker can flag the windows that hold them."""
+
+    MERGE = SAMPLE_RATE // 10  # spans closer than 0.1 s are one
+
+    def __init__(self) -> None:
+        self._spans: list[list[int]] = []
+        self._lock = threading.Lock()
+
+    def record(self, data: np.ndarray, first_frame: int, rate: int) -> None:
+        """``data`` (frames, channels) starts at ``first_frame`` of audio at ``rate``."""
+        bad = ~np.isfinite(data).reshape(len(data), -1).all(axis=1)
+        if not bad.any():
+            return
+        index = np.flatnonzero(bad)
+        breaks = np.flatnonzero(np.diff(index) > 1)
+        starts = np.r_[index[0], index[breaks + 1]]
+        ends = np.r_[index[breaks], index[-1]] + 1
+        scale = SAMPLE_RATE / rate
+        with self._lock:
+            for a, b in zip(starts, ends, strict=True):
+                span = [int((first_frame + a) * scale), int(np.ceil((first_frame + b) * scale))]
+                if self._spans and span[0] - self._spans[-1][1] <= self.MERGE:
+                    self._spans[-1][1] = max(self._spans[-1][1], span[1])
+                else:
+                    self._spans.append(span)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether 16 kHz samples ``start..end`` held any NaN or inf."""
+        with self._lock:
+            return any(a < end and start < b for a, b in self._spans)
+
+
 class Source:
     """Common control of a source thread: start, pause/resume, stop, status."""
 
@@ -93,6 +126,7 @@ class Source:
         self._overflows = 0
         self._error: str | None = None
         self.note = ""
+        self.non_finite = NonFiniteSpans()
 
     def start(self, ring: RingBuffer) -> None:
         """Begin filling ``ring`` from a new thread."""
@@ -125,6 +159,10 @@ class Source:
     @property
     def duration_s(self) -> float | None:
         return None
+
+    def problems(self) -> list[str]:
+        """What the source survived (e.g. damaged data skipped); empty when all is clean."""
+        return []
 
     def status(self) -> SourceStatus:
         return SourceStatus(
@@ -171,11 +209,12 @@ class FileSource(Source):
     ) -> None:
         self.path = Path(path)
         super().__init__(self.path.name)
-        info = audio_info(self.path)
+        self.reader = AudioReader(self.path)
+        info = self.reader.info
         self.rate, self.channels, self.frames = info.samplerate, info.channels, info.frames
-        if self.frames <= 0:
+        if self.frames <= 0 and info.decoder == "libsndfile":
             raise AudioError(f"{self.path}: holds no audio samples; use a non-empty audio file")
-        if self.frames / self.rate < min_seconds:
+        if 0 < self.frames and self.frames / self.rate < min_seconds:
             raise AudioError(
                 f"{self.path}: only {self.frames / self.rate:.2f} s long; tracking needs at "
                 f"least {min_seconds:g} s of audio (one window); use a longer file"
@@ -185,8 +224,12 @@ class FileSource(Source):
         self.note = "" if realtime else "fast: read as fast as the model runs"
 
     @property
-    def duration_s(self) -> float:
-        return self.frames / self.rate
+    def duration_s(self) -> float | None:
+        return self.frames / self.rate if self.frames > 0 else None
+
+    def problems(self) -> list[str]:
+        """What decoding survived: damage skipped, truncation, a decoder hand-over."""
+        return self.reader.report.problems()
 
     def _run(self) -> None:
         ring = self._ring
@@ -199,35 +242,31 @@ class FileSource(Source):
         block = max(1, int(self.rate * seconds))
         done = 0  # frames read
         clock = time.monotonic()
+        blocks = self.reader.blocks(block)
         try:
-            with sf.SoundFile(str(self.path)) as handle:
-                while not self._stopping.is_set():
-                    if not self._running.is_set():
-                        clock += self._wait_paused(output)
-                        continue
-                    try:
-                        data = handle.read(block, dtype="float32", always_2d=True)
-                    except Exception as exc:
-                        raise AudioError(
-                            f"{self.path}: decoding failed at {done / self.rate:.1f} s "
-                            f"({_short(exc)}); the file may be corrupt"
-                        ) from None
-                    if len(data) == 0:
-                        break
-                    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-                    done += len(data)
-                    mono = resampler(data)
-                    if output is not None:
-                        output = self._play(output, data)
-                        if output is None:  # the clock takes over from here
-                            clock = time.monotonic() - done / self.rate
-                    elif self.realtime:
-                        time.sleep(max(0.0, clock + done / self.rate - time.monotonic()))
-                    self._put(ring, mono)
-                    self._position = done / self.rate
+            while not self._stopping.is_set():
+                if not self._running.is_set():
+                    clock += self._wait_paused(output)
+                    continue
+                data = next(blocks, None)
+                if data is None:
+                    break
+                self.non_finite.record(data, done, self.rate)
+                done += len(data)
+                data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+                mono = resampler(data)
+                if output is not None:
+                    output = self._play(output, data)
+                    if output is None:  # the clock takes over from here
+                        clock = time.monotonic() - done / self.rate
+                elif self.realtime:
+                    time.sleep(max(0.0, clock + done / self.rate - time.monotonic()))
+                self._put(ring, mono)
+                self._position = done / self.rate
             if not self._stopping.is_set():
                 self._put(ring, resampler(np.zeros((0, self.channels), np.float32), last=True))
         finally:
+            blocks.close()
             if output is not None:
                 output.close()
 

@@ -22,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from emotrack.models.audio import AUDIO_EXTENSIONS
-from emotrack.tracker.output import mood, write_timeline_csv
+from emotrack.tracker.output import window_mood, write_timeline_csv
 from emotrack.tracker.session import Estimate, Tracker
 from emotrack.tracker.widgets import (
     AROUSAL_COLOUR,
@@ -151,7 +151,7 @@ class EmotionApp(App[None]):
         for name, _ in DIMENSIONS:
             self.charts[name].show([(e.time, getattr(e, name)) for e in recent], latest.time)
             self.gutters[name].show(getattr(latest, name))
-        self.now.show(latest.valence, latest.arousal, mood(latest.valence, latest.arousal))
+        self.now.show(latest.valence, latest.arousal, window_mood(latest))
 
     # ------------------------------------------------------------------------ actions
 

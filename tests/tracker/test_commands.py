@@ -128,11 +128,15 @@ def test_batch_reports_bad_files_and_goes_on_with_the_others(track, tmp_path, mp
     assert code == 1
     files = {Path(f["file"]).name: f for f in json.loads(report.read_text())["files"]}
     assert "cover.jpg" not in files and len(files) == 11
-    for name in ("eight-channels.wav", "8khz.wav", "96khz.flac", "silence.wav", "nan.wav"):
+    for name in ("eight-channels.wav", "8khz.wav", "96khz.flac", "nan.wav"):
         entry = files[name]
         values = np.array([(p["valence"], p["arousal"]) for p in entry["timeline"]])
         assert entry["status"] == "ok" and len(values) == 3, name
         assert np.isfinite(values).all() and values.min() >= 1 and values.max() <= 9
+    assert [p["flags"] for p in files["nan.wav"]["timeline"]] == ["non-finite"] * 2 + [""]
+    assert "low bandwidth" in files["8khz.wav"]["warnings"][0]
+    assert files["silence.wav"]["status"] == "failed"
+    assert "no music: every window is silent (3 of 3)" in files["silence.wav"]["error"]
     assert files["song.mp3"]["status"] == "ok" and len(files["song.mp3"]["timeline"]) == 9
     for name, says in bad.items():
         assert files[name]["status"] == "failed", name
@@ -141,11 +145,10 @@ def test_batch_reports_bad_files_and_goes_on_with_the_others(track, tmp_path, mp
     table = err[err.index("file ") :]
     assert all(name in table for name in files)  # the summary table names every file
     rows = list(csv.DictReader(out.splitlines()))
-    assert {Path(r["file"]).name for r in rows} == {
-        n for n, f in files.items() if f["status"] == "ok"
-    }
+    assert {Path(r["file"]).name for r in rows} == {n for n, f in files.items() if f["timeline"]}
+    assert {r["mood"] for r in rows if r["file"].endswith("silence.wav")} == {"silent"}
     summary = list(csv.DictReader((tmp_path / "batch.summary.csv").open()))
-    assert len(summary) == 11 and sum(r["status"] == "failed" for r in summary) == 5
+    assert len(summary) == 11 and sum(r["status"] == "failed" for r in summary) == 6
 
 
 @pytest.mark.parametrize("name", ["short.wav", "corrupt.wav", "missing.wav"])
@@ -268,3 +271,25 @@ def test_summary_counts_quadrants_and_names_the_mood_of_the_mean():
     assert summary.valence_mean == pytest.approx(5.2) and summary.arousal_min == 2
     assert summary.mood == mood(5.2, 5.0) and quadrant(5.0, 5.0) == "happy/excited"
     assert summarise([]) is None
+
+
+def test_a_folder_of_every_common_format_is_tracked(track, ffmpeg_songs, damaged_mp3s, tmp_path):
+    """An iTunes-like folder: AAC and ALAC .m4a, Opus, WMA, a video's sound, WebM, and MP3s
+    with damage: every file is found and tracked, damage is named."""
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for path in [*ffmpeg_songs.values(), damaged_mp3s["damaged"], damaged_mp3s["truncated"]]:
+        shutil.copy(path, folder / path.name)
+    report = tmp_path / "library.json"
+    code, _, err = track("file", folder, "--fast", "--no-tui", "--json", report)
+    assert code == 0, err
+    files = {Path(f["file"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert set(files) == {*ffmpeg_songs, "damaged.mp3", "truncated.mp3"}
+    for name in ffmpeg_songs:
+        assert files[name]["status"] == "ok" and len(files[name]["timeline"]) == 15, name
+        decoding = [w for w in files[name]["warnings"] if not w.startswith("low bandwidth")]
+        assert decoding == [], name  # (a 330 Hz tone is narrow-band: that warning is right)
+    assert len(files["damaged.mp3"]["timeline"]) > 100  # past the damage at 20 s
+    assert any("damaged:" in w for w in files["damaged.mp3"]["warnings"])
+    assert any("truncated:" in w for w in files["truncated.mp3"]["warnings"])
+    assert "warning: truncated" in err

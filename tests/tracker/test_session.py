@@ -11,6 +11,7 @@ import soundfile as sf
 
 from emotrack.models.audio import frame_windows, load_audio, window_starts
 from emotrack.models.errors import UserError
+from emotrack.tracker.output import summarise
 from emotrack.tracker.session import Tracker, track_file
 from emotrack.tracker.sources import FileSource
 
@@ -145,13 +146,52 @@ def test_stopping_early_keeps_what_was_tracked(torch_engine, make_song):
     assert tracker.source_status().position_s < 60
 
 
-def test_silence_and_nan_files_track_to_finite_values(onnx_engine, tmp_path):
-    data = np.zeros(16_000 * 7, np.float32)
-    sf.write(tmp_path / "silence.wav", data, 16_000, subtype="FLOAT")
-    data[::3] = np.nan
-    sf.write(tmp_path / "nan.wav", data, 16_000, subtype="FLOAT")
-    for name in ("silence.wav", "nan.wav"):
-        result = track_file(tmp_path / name, onnx_engine)
-        values = np.array([(e.valence, e.arousal) for e in result.timeline])
-        assert result.error is None and len(values) == 5
-        assert np.isfinite(values).all() and values.min() >= 1 and values.max() <= 9
+@pytest.mark.parametrize(
+    ("kind", "flag"),
+    [
+        ("silence", "silent"),
+        ("hiss", "near-silent"),
+        ("nan", "non-finite"),
+        ("inf", "non-finite"),
+    ],
+)
+def test_audio_that_is_not_music_is_flagged_and_gets_no_mood(onnx_engine, tmp_path, kind, flag):
+    rng = np.random.default_rng(0)
+    data = {
+        "silence": np.zeros(16_000 * 7),
+        "hiss": rng.normal(0, 10 ** (-60 / 20), 16_000 * 7),
+        "nan": np.full(16_000 * 7, np.nan),
+        "inf": np.where(np.arange(16_000 * 7) % 2, np.inf, -np.inf),
+    }[kind]
+    sf.write(tmp_path / "x.wav", data.astype(np.float32), 16_000, subtype="FLOAT")
+    result = track_file(tmp_path / "x.wav", onnx_engine)
+    values = np.array([(e.raw_valence, e.raw_arousal) for e in result.timeline])
+    assert len(values) == 5 and np.isfinite(values).all()  # the model still ran, finitely
+    assert all(e.flags == (flag,) and not e.music for e in result.timeline)
+    summary = summarise(result.timeline)
+    assert summary.music_windows == 0 and summary.flags[flag] == 5
+    assert summary.mood == "no music" and summary.valence_mean is None
+    assert result.error.endswith(f"no music: every window is {flag} (5 of 5); nothing to track")
+
+
+def test_clipped_music_is_flagged_but_still_music(onnx_engine, tmp_path):
+    t = np.arange(16_000 * 11) / 16_000
+    loud = np.clip(3.0 * np.sin(2 * np.pi * 220 * t) * (t > 6.0), -1.0, 1.0)  # clips from 6 s
+    quiet = 0.3 * np.sin(2 * np.pi * 220 * t) * (t <= 6.0)
+    sf.write(tmp_path / "clipped.wav", (loud + quiet).astype(np.float32), 16_000)
+    result = track_file(tmp_path / "clipped.wav", onnx_engine)
+    flags = [e.flags for e in result.timeline]
+    assert flags[0] == () and flags[-1] == ("clipped",)
+    assert result.error is None and summarise(result.timeline).music_windows == len(flags)
+    assert summarise(result.timeline).flags["clipped"] >= 4
+
+
+def test_narrow_band_audio_gets_a_bandwidth_warning(onnx_engine, make_song, tmp_path):
+    narrow = track_file(make_song("8k.wav", 8.0, rate=8_000), onnx_engine)  # an 8 kHz file
+    assert any("low bandwidth" in w and "4.0 kHz" in w for w in narrow.warnings)
+    tone = track_file(make_song("tone.wav", 8.0, rate=44_100), onnx_engine)  # 330 Hz, no more
+    assert any("low bandwidth" in w for w in tone.warnings)
+    noise = np.random.default_rng(0).normal(0, 0.1, (44_100 * 8, 2)).astype(np.float32)
+    sf.write(tmp_path / "wide.wav", noise, 44_100)  # white noise: every frequency
+    wide = track_file(tmp_path / "wide.wav", onnx_engine)
+    assert not any("low bandwidth" in w for w in wide.warnings)
