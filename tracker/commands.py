@@ -9,7 +9,9 @@ and the batch goes on (exit code 1 if any failed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,15 +19,18 @@ from pathlib import Path
 from emotrack.models.audio import AUDIO_EXTENSIONS, TRACK_HOP_SECONDS
 from emotrack.models.errors import UserError
 from emotrack.models.shipped_model import DESCRIPTION, shipped_model
+from emotrack.models.target import OutputTarget, check_targets
 from emotrack.tracker.engine import BACKENDS, PRECISIONS, Engine
 from emotrack.tracker.output import (
     FORMATS,
+    TimelineStreams,
     describe,
     format_line,
     header_line,
+    json_text,
+    summary_csv_text,
+    summary_path,
     summary_table,
-    write_csv,
-    write_json,
 )
 from emotrack.tracker.session import (
     Tracker,
@@ -37,7 +42,7 @@ from emotrack.tracker.session import (
 )
 from emotrack.tracker.sources import FileSource, MicSource, list_devices
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 MODEL_ENV = "EMOTRACK_MODEL"  # a default for --model
@@ -119,15 +124,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--csv",
         metavar="FILE",
-        type=Path,
-        help="write the timeline (time, valence, arousal on 1..9, mood) to FILE and a "
-        "summary per file to FILE's name with .summary.csv",
+        help="write the timeline (time, valence, arousal on 1..9, mood, flags) to FILE as "
+        "windows come, and a summary per file to FILE's name with .summary.csv; - is stdout "
+        "(the timeline only)",
+    )
+    out.add_argument(
+        "--jsonl",
+        metavar="FILE",
+        help="write the timeline as JSON lines (one object per window) as windows come; - is "
+        "stdout",
     )
     out.add_argument(
         "--json",
         metavar="FILE",
-        type=Path,
-        help="write summary, speed and timeline of every file to one JSON file",
+        help="write summary, warnings, speed and timeline of every file to one JSON file at "
+        "the end (also when interrupted); - is stdout",
     )
     out.add_argument(
         "--save-dir",
@@ -202,45 +213,61 @@ def run_file(args: argparse.Namespace) -> int:
     smoothing = check_smoothing(args.smooth)
     if args.batch is not None and args.batch < 1:
         raise UserError(f"--batch {args.batch}: give at least 1")
-    _check_outputs(args)
-    engine = _load_engine(args)
+    outputs = Outputs(args)
     files = expand_paths(args.paths)
-    if len(files) == 1 and files[0][1] is None and _want_tui(args):
+    if len(files) == 1 and files[0][1] is not None and _want_tui(args):
+        raise UserError(files[0][1])  # one bad path: exit 2, as headless (before the model)
+    engine = _load_engine(args)
+    if len(files) == 1 and files[0][1] is None and _want_tui(args) and not outputs.stdout:
         path = files[0][0]
         source = FileSource(path, realtime=not args.fast, play=not args.no_play)
         tracker = Tracker(source, engine, args.hop, smoothing, args.batch)
-        return _run_tui(tracker, path.name, args, str(path))
+        return _run_tui(tracker, path.name, args, str(path), outputs)
     if len(files) > 1 and _want_tui(args):
         print("emotrack file: several files: tracking them headless", file=sys.stderr)
     results: list[TrackResult] = []
-    printer = _Printer(args.format)
-    for path, problem in files:
-        if problem is not None:  # a path that is no audio file at all
-            results.append(TrackResult(name=str(path), error=problem))
-            print(f"emotrack file: error: {problem}", file=sys.stderr)
-            continue
-        if len(files) > 1:
-            print(f"== {path}", file=sys.stderr)
-        result = track_file(
-            path,
-            engine,
-            hop_seconds=args.hop,
-            fast=args.fast,
-            play=not args.no_play,
-            smoothing=smoothing,
-            batch=args.batch,
-            on_estimates=printer.bind(str(path)),
-        )
-        result.name = str(path)
-        results.append(result)
-        if result.error:
-            print(f"emotrack file: error: {result.error}", file=sys.stderr)
-        if result.interrupted:
-            break
-    _write_outputs(args, results, engine)
+    printer = _Printer(args.format, quiet=outputs.stdout)
+    with outputs.streaming() as streams, Signals() as signals:
+        for path, problem in files:
+            if problem is not None:  # a path that is no audio file at all
+                results.append(TrackResult(name=str(path), error=problem, unopened=True))
+                print(f"emotrack file: error: {problem}", file=sys.stderr)
+                continue
+            if len(files) > 1:
+                print(f"== {path}", file=sys.stderr)
+            name = str(path)
+            show = printer.bind(name)
+
+            def on_estimates(estimates, name=name, show=show) -> None:
+                streams.add(name, estimates)  # first: what is printed is already kept
+                show(estimates)
+
+            result = track_file(
+                path,
+                engine,
+                hop_seconds=args.hop,
+                fast=args.fast,
+                play=not args.no_play,
+                smoothing=smoothing,
+                batch=args.batch,
+                on_estimates=on_estimates,
+            )
+            result.name = name
+            results.append(result)
+            if result.error:
+                print(f"emotrack file: error: {result.error}", file=sys.stderr)
+            if result.interrupted:
+                break
+    outputs.finish(results, engine)
     print(summary_table(results) if len(results) > 1 else describe(results[0]), file=sys.stderr)
+    return _exit_code(results, signals)
+
+
+def _exit_code(results: list[TrackResult], signals: Signals) -> int:
     if any(r.interrupted for r in results):
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if signals.terminated else EXIT_INTERRUPTED
+    if results and all(r.unopened for r in results):
+        return EXIT_USAGE  # nothing could even be opened: bad input, as one bad file
     return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
 
 
@@ -252,25 +279,36 @@ def run_live(args: argparse.Namespace) -> int:
     smoothing = check_smoothing(args.smooth)
     if args.duration is not None and args.duration <= 0:
         raise UserError(f"--duration {args.duration}: give a positive number of seconds")
-    _check_outputs(args)
+    outputs = Outputs(args)
     engine = _load_engine(args)
     source = MicSource(args.device_in, duration_s=args.duration)
     tracker = Tracker(source, engine, args.hop, smoothing)
     name = f"microphone {source.name}"
-    if _want_tui(args):
+    if _want_tui(args) and not outputs.stdout:
         tracker.start()  # a device that refuses to open is reported here, not inside the UI
-        return _run_tui(tracker, name, args, name)
-    printer = _Printer(args.format).bind(name)
-    tracker.start()
-    try:
-        while not tracker.wait(0.05):
-            printer(tracker.poll())
-    except KeyboardInterrupt:
-        print("emotrack live: stopped", file=sys.stderr)  # the usual way to end: not an error
-    finally:
-        tracker.stop()
-    printer(tracker.poll())
-    return _finish_single(args, result_of(tracker, name), engine)
+        return _run_tui(tracker, name, args, name, outputs)
+    printer = _Printer(args.format, quiet=outputs.stdout).bind(name)
+    with outputs.streaming() as streams, Signals() as signals:
+        tracker.start()
+        try:
+            while not tracker.wait(0.05):
+                new = tracker.poll()
+                streams.add(name, new)
+                printer(new)
+        except KeyboardInterrupt:
+            stopped = "terminated" if signals.terminated else "stopped"
+            print(f"emotrack live: {stopped}", file=sys.stderr)  # the usual end: not an error
+        finally:
+            tracker.stop()
+        new = tracker.poll()
+        printer(new)
+        streams.add(name, new)
+    result = result_of(tracker, name)
+    outputs.finish([result], engine)
+    print(describe(result), file=sys.stderr)
+    if signals.terminated:
+        return EXIT_TERMINATED
+    return EXIT_FAILED if result.error else EXIT_OK
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -320,60 +358,106 @@ def _want_tui(args: argparse.Namespace) -> bool:
     return not args.no_tui and sys.stdout.isatty() and sys.stdin.isatty()
 
 
-def _run_tui(tracker: Tracker, title: str, args: argparse.Namespace, name: str) -> int:
+def _run_tui(
+    tracker: Tracker, title: str, args: argparse.Namespace, name: str, outputs: Outputs
+) -> int:
     from emotrack.tracker.tui import run_tui
 
-    try:
-        run_tui(tracker, title, args.save_dir)
-    finally:
-        tracker.stop()
-    return _finish_single(args, result_of(tracker, name), tracker.engine)
-
-
-def _finish_single(args: argparse.Namespace, result: TrackResult, engine: Engine) -> int:
-    _write_outputs(args, [result], engine)
+    with Signals(tui=True) as signals:
+        try:
+            run_tui(tracker, title, args.save_dir)
+        finally:
+            tracker.stop()
+    result = result_of(tracker, name)
+    result.interrupted = signals.terminated
+    with outputs.streaming() as streams:
+        streams.add(name, result.timeline)
+    outputs.finish([result], tracker.engine)
     print(describe(result), file=sys.stderr)
+    if signals.terminated:
+        return EXIT_TERMINATED
     return EXIT_FAILED if result.error else EXIT_OK
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse unusable --csv/--json paths before any work is done."""
-    for option, path in (("--csv", args.csv), ("--json", args.json)):
-        if path is not None and path.is_dir():
-            raise UserError(f"{option} {path} is a folder; give a file name inside it")
+class Outputs:
+    """--csv, --jsonl and --json of one run, checked before any work (exit 2 if unwritable):
+    timelines stream as windows come, the summaries and JSON are written at the end, also
+    after an interruption (the entries then say so)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.hop = args.hop
+        self.csv = OutputTarget(args.csv, "--csv") if args.csv is not None else None
+        self.jsonl = OutputTarget(args.jsonl, "--jsonl") if args.jsonl is not None else None
+        self.json = OutputTarget(args.json, "--json") if args.json is not None else None
+        self.summary = None
+        if self.csv is not None and self.csv.kind == "file":
+            self.summary = OutputTarget(summary_path(self.csv.path), "--csv (its summary)")
+        targets = [t for t in (self.csv, self.jsonl, self.json, self.summary) if t is not None]
+        check_targets(targets)
+        self.stdout = any(t.is_stdout for t in targets)  # then no lines are printed there
+
+    @contextlib.contextmanager
+    def streaming(self):
+        streams = TimelineStreams(self.csv, self.jsonl)
+        try:
+            yield streams
+        finally:
+            streams.close()
+
+    def finish(self, results: list[TrackResult], engine: Engine) -> None:
+        wrote = [str(t) for t in (self.csv, self.jsonl) if t is not None]
+        if self.summary is not None:
+            self.summary.write(summary_csv_text(results))
+            wrote.append(str(self.summary))
+        if self.json is not None:
+            info = {
+                "model": str(engine.path),
+                "backbone": engine.backbone,
+                "output_scale": engine.labels.output_scale,
+                "values": engine.labels.meaning,
+                "hop_seconds": self.hop,
+            }
+            self.json.write(json_text(results, info))
+            wrote.append(str(self.json))
+        if wrote:
+            print(f"wrote {', '.join(wrote)}", file=sys.stderr)
 
 
-def _write_outputs(args: argparse.Namespace, results: list[TrackResult], engine: Engine) -> None:
-    try:
-        _write(args, results, engine)
-    except OSError as exc:
-        raise UserError(f"cannot write the results ({exc}); choose another output path") from None
+class Signals:
+    """SIGTERM stops tracking as Ctrl+C does (what was tracked is kept and written), and is
+    remembered for the exit code (143). In the UI, it quits the app."""
 
+    def __init__(self, tui: bool = False) -> None:
+        self.tui, self.terminated = tui, False
 
-def _write(args: argparse.Namespace, results: list[TrackResult], engine: Engine) -> None:
-    if args.csv is not None:
-        timeline, summary = write_csv(args.csv, results)
-        print(f"wrote {timeline} and {summary}", file=sys.stderr)
-    if args.json is not None:
-        info = {
-            "model": str(engine.path),
-            "backbone": engine.backbone,
-            "output_scale": engine.labels.output_scale,
-            "values": engine.labels.meaning,
-            "hop_seconds": args.hop,
-        }
-        write_json(args.json, results, info)
-        print(f"wrote {args.json}", file=sys.stderr)
+    def __enter__(self) -> Signals:
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        self.terminated = True
+        if self.tui:
+            from textual._context import active_app
+
+            app = active_app.get(None)
+            if app is not None:
+                app.exit()
+                return
+        raise KeyboardInterrupt
 
 
 class _Printer:
     """Headless stdout: one line per window, flushed (so pipes see it at once). When the
-    reader goes away (``| head``), printing stops and tracking goes on."""
+    reader goes away (``| head``), printing stops and tracking goes on. ``quiet``: an output
+    option writes to stdout instead."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, quiet: bool = False) -> None:
         self.fmt = fmt
         self._header_done = False
-        self._closed = False
+        self._closed = quiet
 
     def bind(self, name: str) -> Callable:
         def show(estimates) -> None:

@@ -1,7 +1,8 @@
 """What the tracker writes: headless lines, the mood word, song summaries, CSV and JSON.
 
-Everything is on DEAM's 1..9 scale, 5 the middle. Files are written atomically (a temporary
-file renamed over the target), so an interrupted run never leaves half a file.
+Everything is on DEAM's 1..9 scale, 5 the middle. Outputs go through
+:class:`emotrack.models.target.OutputTarget`: ``-`` is stdout, special files are written in
+place, symlinks through, regular files atomically (a temporary file renamed over the target).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emotrack.models.atomic import write_atomic
+from emotrack.models.atomic import json_ready
+from emotrack.models.target import OutputTarget
 from emotrack.tracker.quality import FLAGS
 from emotrack.tracker.session import Estimate, TrackerStats, TrackResult
 
@@ -183,7 +185,7 @@ def _csv_text(fields: Sequence[str], rows: Sequence[dict]) -> str:
 
 def write_timeline_csv(estimates: Sequence[Estimate], path: str | Path, name: str = "") -> None:
     """One file's timeline: one row per window (TIMELINE_FIELDS)."""
-    write_atomic(path, _csv_text(TIMELINE_FIELDS, [_row(e, name) for e in estimates]))
+    OutputTarget(path).write(_csv_text(TIMELINE_FIELDS, [_row(e, name) for e in estimates]))
 
 
 def summary_path(path: str | Path) -> Path:
@@ -195,7 +197,7 @@ def summary_path(path: str | Path) -> Path:
 SUMMARY_FIELDS = (
     "file",
     "status",
-    *(f.name for f in Summary.__dataclass_fields__.values() if f.name != "quadrant_share"),
+    *(f for f in Summary.__dataclass_fields__ if f not in ("quadrant_share", "flags")),
     *(f"share_{name.replace('/', '_')}" for name in QUADRANTS),
     *(f"flag_{name.replace('-', '_')}" for name in FLAGS),
     "warnings",
@@ -203,11 +205,8 @@ SUMMARY_FIELDS = (
 )
 
 
-def write_csv(path: str | Path, results: Sequence[TrackResult]) -> tuple[Path, Path]:
-    """``--csv FILE``: every file's timeline in FILE (a ``file`` column tells them apart) and
-    one summary row per file in FILE.summary.csv. Returns both paths."""
-    rows = [_row(e, r.name) for r in results for e in r.timeline]
-    write_atomic(path, _csv_text(TIMELINE_FIELDS, rows))
+def summary_csv_text(results: Sequence[TrackResult]) -> str:
+    """One summary row per file (SUMMARY_FIELDS)."""
     summaries = []
     for result in results:
         summary = summarise(result.timeline)
@@ -220,12 +219,11 @@ def write_csv(path: str | Path, results: Sequence[TrackResult]) -> tuple[Path, P
         if summary is not None:
             row.update({k: _round(v) for k, v in summary.flat().items()})
         summaries.append(row)
-    write_atomic(summary_path(path), _csv_text(SUMMARY_FIELDS, summaries))
-    return Path(path), summary_path(path)
+    return _csv_text(SUMMARY_FIELDS, summaries)
 
 
-def write_json(path: str | Path, results: Sequence[TrackResult], info: dict | None = None) -> None:
-    """``--json FILE``: one document, one entry per file with summary, stats and timeline."""
+def json_text(results: Sequence[TrackResult], info: dict | None = None) -> str:
+    """One document, one entry per file with summary, stats and timeline (strict JSON)."""
     files = []
     for result in results:
         summary = summarise(result.timeline)
@@ -243,7 +241,48 @@ def write_json(path: str | Path, results: Sequence[TrackResult], info: dict | No
             }
         )
     document = {"format": JSON_FORMAT, "scale": "1..9", **(info or {}), "files": files}
-    write_atomic(path, json.dumps(document, indent=1) + "\n")
+    return json.dumps(json_ready(document), indent=1, allow_nan=False) + "\n"
+
+
+def write_csv(path: str | Path, results: Sequence[TrackResult]) -> tuple[Path, Path]:
+    """Every file's timeline in ``path`` (a ``file`` column tells them apart) and one summary
+    row per file in its .summary.csv. Returns both paths."""
+    rows = [_row(e, r.name) for r in results for e in r.timeline]
+    OutputTarget(path, "--csv").write(_csv_text(TIMELINE_FIELDS, rows))
+    OutputTarget(summary_path(path), "--csv").write(summary_csv_text(results))
+    return Path(path), summary_path(path)
+
+
+def write_json(path: str | Path, results: Sequence[TrackResult], info: dict | None = None) -> None:
+    """``--json FILE``: :func:`json_text` written to ``path`` (``-``: standard output)."""
+    OutputTarget(path, "--json").write(json_text(results, info))
+
+
+class TimelineStreams:
+    """``--csv`` and ``--jsonl`` timelines written as windows come (flushed per batch), so an
+    interrupted run keeps every window tracked; :meth:`close` finishes them."""
+
+    def __init__(self, csv_target: OutputTarget | None, jsonl_target: OutputTarget | None):
+        self._csv = csv_target.open() if csv_target is not None else None
+        self._jsonl = jsonl_target.open() if jsonl_target is not None else None
+        if self._csv is not None:
+            self._csv.write(",".join(TIMELINE_FIELDS) + "\n")
+            self._csv.flush()
+
+    def add(self, name: str, estimates: Sequence[Estimate]) -> None:
+        if not estimates:
+            return
+        if self._csv is not None:
+            self._csv.write("".join(format_line(e, "csv", name) + "\n" for e in estimates))
+            self._csv.flush()
+        if self._jsonl is not None:
+            self._jsonl.write("".join(format_line(e, "jsonl", name) + "\n" for e in estimates))
+            self._jsonl.flush()
+
+    def close(self) -> None:
+        for stream in (self._csv, self._jsonl):
+            if stream is not None:
+                stream.close()
 
 
 def _status(result: TrackResult) -> str:

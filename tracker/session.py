@@ -335,6 +335,7 @@ class TrackResult:
     overflows: int = 0
     interrupted: bool = False  # stopped by Ctrl+C or SIGTERM: the timeline is what was tracked
     warnings: list[str] = field(default_factory=list)  # damage survived, low bandwidth, ...
+    unopened: bool = False  # the file could not even be opened (missing, unreadable, short)
 
 
 def result_of(tracker: Tracker, name: str | None = None) -> TrackResult:
@@ -386,7 +387,7 @@ def track_file(
     try:
         source = FileSource(path, realtime=not fast, play=play)
     except AudioError as exc:
-        return TrackResult(name=str(path), error=str(exc))
+        return TrackResult(name=str(path), error=str(exc), unopened=True)
     tracker = Tracker(source, engine, hop_seconds, smoothing, batch)
     interrupted = False
     tracker.start()

@@ -152,12 +152,18 @@ def test_batch_reports_bad_files_and_goes_on_with_the_others(track, tmp_path, mp
 
 
 @pytest.mark.parametrize("name", ["short.wav", "corrupt.wav", "missing.wav"])
-def test_one_bad_file_fails_with_a_clear_message(track, tmp_path, name):
+def test_one_bad_file_fails_with_a_clear_message(track, tmp_path, name, monkeypatch):
+    """Exit 2 (bad input) headless and in the UI alike: the same file, the same code."""
+    from emotrack.tracker import commands
+
     says = _bad(tmp_path)[name]
     code, out, err = track("file", tmp_path / name, "--no-tui")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert f"emotrack file: error: {tmp_path / name}" in err and says in err
     assert "Traceback" not in err
+    monkeypatch.setattr(commands, "_want_tui", lambda args: True)  # as from a terminal
+    code, out, err_tui = track("file", tmp_path / name)
+    assert code == 2 and out == "" and says in err_tui and "Traceback" not in err_tui
 
 
 def test_a_model_computed_with_other_audio_parameters_is_refused(track, cnn_run, tmp_path, song):
