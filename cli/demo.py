@@ -73,12 +73,47 @@ def run(args: argparse.Namespace) -> int:
     run_dir = train_demo_model(out, args.songs, args.seconds, args.epochs, args.retrain)
     song = write_demo_song(out / "demo_song.mp3")
     print(f"\ntracking {song} with {run_dir}\n{NOTICE}\n", file=sys.stderr)
+    timeline = out / "demo_timeline.csv"
     track = ["file", str(song), "--model", str(run_dir), "--save-dir", str(out)]
+    track += ["--csv", str(timeline)]
     if args.no_tui:
-        track += ["--no-tui", "--fast", "--csv", str(out / "demo_timeline.csv")]
+        track += ["--no-tui", "--fast"]
     elif args.fast:
         track += ["--fast"]
-    return emotrack_main(track)
+    code = emotrack_main(track)
+    if code == 0 and timeline.is_file():
+        r = agreement(timeline)
+        print(
+            f"agreement with the song's planted trajectory: r = {r['valence']:.2f} for valence "
+            f"and {r['arousal']:.2f} for arousal (Pearson, over {r['windows']} windows)",
+            file=sys.stderr,
+        )
+    return code
+
+
+def planted() -> tuple:
+    """The demo song's latent curves (valence, arousal), -1..1: once around the plane."""
+    from emotrack.offline.synth_music import Drift
+
+    turn = 1.0 / DEMO_SONG_SECONDS
+    return Drift(0.0, (0.75,), (turn,), (0.0,)), Drift(0.0, (0.75,), (turn,), (np.pi / 2,))
+
+
+def agreement(timeline_csv: Path) -> dict:
+    """Pearson r between the tracked values and the planted curves averaged over each window."""
+    import csv
+
+    from emotrack.models.audio import WINDOW_SECONDS
+
+    rows = list(csv.DictReader(timeline_csv.open()))
+    ends = np.array([float(row["time"]) for row in rows])
+    result: dict = {"windows": len(rows)}
+    for name, curve in zip(("valence", "arousal"), planted(), strict=True):
+        inside = ends[:, None] - WINDOW_SECONDS * np.linspace(0, 1, 51)[None, :]
+        truth = curve(inside.reshape(-1)).reshape(inside.shape).mean(axis=1)
+        tracked = np.array([float(row[f"raw_{name}"]) for row in rows])
+        result[name] = float(np.corrcoef(tracked, truth)[0, 1])
+    return result
 
 
 def train_demo_model(out: Path, songs: int, seconds: float, epochs: int, retrain: bool) -> Path:
@@ -109,14 +144,12 @@ def train_demo_model(out: Path, songs: int, seconds: float, epochs: int, retrain
 
 def write_demo_song(path: Path) -> Path:
     """A song whose valence and arousal circle the plane once a minute (all four quadrants)."""
-    from emotrack.offline.synth_music import Drift, render
+    from emotrack.offline.synth_music import render
     from emotrack.offline.synthetic import encode_mp3
 
     if path.is_file():
         return path
-    turn = 1.0 / DEMO_SONG_SECONDS
-    valence = Drift(0.0, (0.75,), (turn,), (0.0,))
-    arousal = Drift(0.0, (0.75,), (turn,), (np.pi / 2,))
+    valence, arousal = planted()
     audio = render(valence, arousal, DEMO_SONG_SECONDS, DEMO_SONG_RATE, 1, np.random.default_rng(7))
     write_atomic(path, encode_mp3(audio, DEMO_SONG_RATE))
     return path

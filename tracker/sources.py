@@ -9,6 +9,7 @@ the tracker can take it. The microphone is opened at its native rate through Por
 from __future__ import annotations
 
 import math
+import platform
 import queue
 import threading
 import time
@@ -446,6 +447,30 @@ def list_devices() -> list[dict]:
     ]
 
 
+def how_to_get_input(system: str | None = None) -> str:
+    """How to give PortAudio an input device on this kind of system."""
+    system = system or platform.system()
+    if system == "Linux":
+        return (
+            "plug one in, then make sure a sound server runs (PulseAudio: `pulseaudio --start`; "
+            "PipeWire: `systemctl --user start pipewire pipewire-pulse`) with ALSA's pulse "
+            "plugin installed (Debian/Ubuntu: apt-get install libasound2-plugins), or that ALSA "
+            "lists a capture device (`arecord -l`); in a container, pass the host's sound "
+            "server or /dev/snd in; then `emotrack live --list-devices`"
+        )
+    if system == "Darwin":
+        return (
+            "plug one in and allow your terminal to use it (System Settings > Privacy & "
+            "Security > Microphone); then `emotrack live --list-devices`"
+        )
+    if system == "Windows":
+        return (
+            "plug one in and allow desktop apps to use it (Settings > Privacy & security > "
+            "Microphone); then `emotrack live --list-devices`"
+        )
+    return "plug one in; then `emotrack live --list-devices`"
+
+
 def resolve_input_device(device: int | str | None) -> tuple[int, dict]:
     """Index and PortAudio info of an input device (None: the default input), or UserError."""
     sd = _sounddevice()
@@ -453,7 +478,7 @@ def resolve_input_device(device: int | str | None) -> tuple[int, dict]:
     inputs = [d for d in list_devices() if d["inputs"] > 0]
     if not inputs:
         raise UserError(
-            f"no microphone found: PortAudio sees no input device; plug one in ({hint})"
+            f"no microphone found: PortAudio sees no input device; {how_to_get_input()}"
         )
     if isinstance(device, str) and device.strip().isdigit():
         device = int(device)

@@ -75,6 +75,7 @@ class EmotionApp(App[None]):
         self.sub_title = title
         self.estimates: list[Estimate] = []
         self.finished = False
+        self.polls = 0  # how often the tracker was polled (stops when the audio has ended)
         self._shown_errors: set[str] = set()
         self._save_lock = threading.Lock()  # two quick presses of s: one save after the other
 
@@ -101,7 +102,7 @@ class EmotionApp(App[None]):
 
     def on_mount(self) -> None:
         self.tracker.start()  # no-op when run_tui started it
-        self.set_interval(POLL_SECONDS, self.poll_tracker)
+        self._poller = self.set_interval(POLL_SECONDS, self.poll_tracker)
 
     def on_unmount(self) -> None:
         self.tracker.stop()
@@ -109,7 +110,10 @@ class EmotionApp(App[None]):
     # ------------------------------------------------------------------------ polling
 
     def poll_tracker(self) -> None:
-        """Fetch what is new from the tracker and update every widget (never blocks)."""
+        """Fetch what is new from the tracker and update every widget (never blocks). Once the
+        audio has ended and the last of it is shown, polling stops: the app idles (no redraw)
+        until a key is pressed."""
+        self.polls += 1
         finished = self.tracker.finished  # read first: the poll then holds every estimate
         new = self.tracker.poll()
         if new:
@@ -128,6 +132,7 @@ class EmotionApp(App[None]):
                 self.exit()
             elif not errors:
                 self.notify("s saves the timeline, q quits", title="finished")
+            self._poller.stop()  # nothing more will come: idle until a key
         self._show_state()
 
     def _show_state(self) -> None:

@@ -256,7 +256,7 @@ def test_microphone_by_name_and_missing_devices(pulse):
 
 
 def test_no_microphone_at_all_is_a_clear_error(no_audio_devices):
-    with pytest.raises(UserError, match="no microphone found"):
+    with pytest.raises(UserError, match="no microphone found.*PulseAudio.*PipeWire.*arecord -l"):
         MicSource()
 
 
@@ -290,3 +290,11 @@ def test_portaudio_missing_is_explained(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # as if libportaudio2 were absent
     with pytest.raises(UserError, match="libportaudio2"):
         MicSource()
+
+
+def test_the_no_microphone_advice_names_each_system_s_way():
+    from emotrack.tracker.sources import how_to_get_input
+
+    assert "libasound2-plugins" in how_to_get_input("Linux")
+    assert "Privacy & Security > Microphone" in how_to_get_input("Darwin")
+    assert "Settings > Privacy & security" in how_to_get_input("Windows")

@@ -86,6 +86,9 @@ def test_file_run_shows_estimates_finishes_saves_and_quits(torch_engine, song, t
             assert "■ finished" in text and f"{latest.valence:4.2f}" in text
             assert "0:12 / 0:12" in text  # the file's progress
             assert app.is_running  # a finished file waits for the user
+            polls = app.polls
+            await pilot.pause(0.5)
+            assert app.polls == polls  # ...idle: no polling, no redraw until a key
 
             await pilot.press("s")
             await app.workers.wait_for_complete()
