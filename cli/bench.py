@@ -19,13 +19,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psutil
 import soundfile as sf
-import torch
 
 from emotrack.models.atomic import write_json
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_BACKBONES = ("cnn", "mamba_vision_T")
 MUSIC_RATE = 22_050
@@ -110,10 +113,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --train: measure training with torch.compile too (emotrack-train --compile)",
     )
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="measure only the plain install (no extras): its size on disk, and a tracker "
+        "process without torch: peak memory, first value, file-mode speed",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE",
+        help="--light: the ONNX model to track with (default: an untrained CNN, exported; "
+        "that needs the train extra)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write all numbers to FILE")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.light:
+        return run_light(args)
+
     from emotrack.models.backbones import audio_config_for
     from emotrack.tracker.engine import Engine
     from emotrack.tracker.torch_engine import torch_device
@@ -158,11 +177,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_light(args: argparse.Namespace) -> int:
+    from emotrack.bench_light import bench_light
+
+    machine = machine_info(None)
+    print(f"emotrack bench --light on {machine['summary']}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="emotrack-bench-") as tmp:
+        tmp = Path(tmp)
+        song = write_music(tmp / "song.wav", args.file_seconds)
+        model = args.model
+        if model is None:
+            model = make_run(tmp / "cnn", "cnn", onnx=True) / "model.onnx"
+        rows = [
+            Row(what, "cnn" if args.model is None else str(model), "onnxruntime CPU", "cpu", n)
+            for what, n in bench_light(song, model)
+        ]
+    print(render_table(rows))
+    if args.json:
+        write_json(args.json, {"machine": machine, "results": [asdict(r) for r in rows]})
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------- measurements
 
 
 def bench_front_end(device: torch.device) -> list[Row]:
     """Windows per second through the shared front end, per audio configuration."""
+    import torch
+
     from emotrack.models.audio import CNN_MEL, MEL_IMAGE
     from emotrack.models.frontend import FrontEnd
 
@@ -261,6 +304,8 @@ def bench_file_mode(engine, path: Path, what: str) -> Row:
 
 def bench_backbone_throughput(run_dir: Path, device: torch.device, batch: int) -> Row:
     """The model alone on model-ready input, bf16 autocast: windows per second on the GPU."""
+    import torch
+
     from emotrack.models.emotion import load_model
 
     model = load_model(run_dir, map_location=device)
@@ -282,6 +327,8 @@ def bench_backbone_throughput(run_dir: Path, device: torch.device, batch: int) -
 
 def bench_training(name: str, device: torch.device, compile: bool = False) -> Row:
     """Forward + backward + AdamW step on model-ready input (bf16 autocast on the GPU)."""
+    import torch
+
     from emotrack.models.emotion import ModelConfig, build_model
 
     tuned = torch.backends.cudnn.benchmark
@@ -367,6 +414,8 @@ class StolenTime:
 
 def make_run(folder: Path, backbone: str, onnx: bool) -> Path:
     """An untrained model saved as a run folder (best.pt) and, if asked, model.onnx."""
+    import torch
+
     from emotrack.models.emotion import ModelConfig, atomic_save, build_model, checkpoint_dict
     from emotrack.offline.export import export_onnx
 
@@ -403,7 +452,8 @@ def write_hour(path: Path, song: Path) -> Path:
     return path
 
 
-def machine_info(device: torch.device) -> dict:
+def machine_info(device: torch.device | None) -> dict:
+    """The CPU, cores, GPU and versions (``device`` None: no torch is used)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -413,13 +463,18 @@ def machine_info(device: torch.device) -> dict:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    gpu, version = None, None
+    if device is not None:
+        import torch
+
+        version = torch.__version__
+        gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     summary = f"{cpu}, {cores} cores" + (f", {gpu}" if gpu else ", no GPU")
     return {
         "cpu": cpu,
         "cores": cores,
         "gpu": gpu,
-        "torch": torch.__version__,
+        "torch": version,
         "python": platform.python_version(),
         "summary": summary,
     }
@@ -444,6 +499,8 @@ def _fmt(value) -> str:
 def _timed(fn: Callable[[], object], device: torch.device, repeats: int, calls: int = 1) -> float:
     """Seconds per call after two warm-up calls: the median over ``repeats`` rounds of
     ``calls`` calls each, the GPU synchronised only between rounds."""
+    import torch
+
     for _ in range(2):
         fn()
     times = []

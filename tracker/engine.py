@@ -215,8 +215,15 @@ class OnnxEngine(Engine):
         self.device = "cuda" if self.on_gpu else f"cpu ({threads} threads)"
         self.backend = f"onnxruntime {'CUDA' if self.on_gpu else 'CPU'}"
 
+    @property
+    def batch_size(self) -> int:
+        """On a CPU small batches run faster per window here (less memory traffic)."""
+        return 64 if self.on_gpu else 4
+
     def predict(self, windows: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(windows, dtype=np.float32)
+        if not np.isfinite(x).all():  # the graph expects finite samples
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         name_in, name_out = self._names
         return finish(self.session.run([name_out], {name_in: x})[0])
 
