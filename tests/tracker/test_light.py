@@ -52,3 +52,19 @@ def test_asking_for_pytorch_without_it_says_which_extra_to_install(cnn_run, song
     assert done.returncode == 2 and done.stdout == ""
     assert "needs PyTorch" in done.stderr and "pip install 'emotrack[train]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_bench_light_measures_the_plain_install(cnn_run, tmp_path):
+    import json
+
+    from emotrack.main import main
+
+    out = tmp_path / "light.json"
+    argv = ["bench", "--light", "--model", str(cnn_run / "model.onnx"), "--file-seconds", "6"]
+    assert main([*argv, "--json", str(out)]) == 0
+    rows = {r["what"]: r["numbers"] for r in json.loads(out.read_text())["results"]}
+    assert 50 < rows["light install on disk"]["mb"] < 1000
+    fast, paced = rows["light tracker, file mode"], rows["light tracker, real time"]
+    assert 0 < fast["first_value_s"] < paced["first_value_s"]
+    assert paced["first_value_s"] > 5.0  # paced: the first window needs 5 s of audio
+    assert 20 < fast["rss_peak_mb"] < 2000 and fast["realtime_factor"] > 1
