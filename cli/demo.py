@@ -127,7 +127,7 @@ def train_demo_model(out: Path, songs: int, seconds: float, epochs: int, retrain
         return run_dir
     data = generate_deam(out / "data", n_songs=songs, seed=0, clip_seconds=seconds)
     config = TrainConfig(
-        data_dir=str(data),
+        data_dir=[str(data)],
         cache_dir=str(out / "cache"),
         backbone="cnn",
         labels="static",
