@@ -110,8 +110,10 @@ class FourQ:
 
 
 def is_fourq_folder(root: Path) -> bool:
-    """Whether ``root`` holds a 4Q annotation file at any depth (how `audit` tells datasets)."""
-    return find_fourq_files(root, audio=False).annotations is not None
+    """Whether ``root`` holds a 4Q annotation (or metadata) file at any depth (how `audit`
+    tells datasets); either gives the quadrants :func:`load_fourq` reads."""
+    files = find_fourq_files(root, audio=False)
+    return files.annotations is not None or files.metadata is not None
 
 
 def _csv_role(path: Path) -> str | None:

@@ -48,6 +48,7 @@ def test_each_backbone_reads_its_front_end():
         "mamba_vision_S": MEL_IMAGE,
         "mamba_vision_B": MEL_IMAGE,
         "cnn": CNN_MEL,
+        "cnn_fusion": CNN_MEL,
         "ast": AST_MEL,
         "wav2vec2": WAVEFORM,
     }
@@ -71,6 +72,7 @@ def test_unknown_backbone_lists_the_valid_names(call):
     [
         ("cnn", {}, 128),
         ("cnn", {"channels": (8, 16)}, 16),
+        ("cnn_fusion", {"channels": (8, 16), "descriptor_dim": 12}, 16 + 12),
         ("ast", TINY, 32),
         ("wav2vec2", TINY, 32),
     ],

@@ -1,4 +1,6 @@
-"""Emotion model: heads, DEAM scales, checkpoints that rebuild the model or refuse clearly."""
+"""Emotion model: heads, output scales, checkpoints that rebuild the model or refuse clearly."""
+
+import math
 
 import pytest
 import torch
@@ -6,6 +8,9 @@ import torch
 from emotrack.models.audio import CNN_MEL
 from emotrack.models.backbones import BACKBONE_NAMES, audio_config_for
 from emotrack.models.emotion import (
+    DEAM_SCALE,
+    PROBABILITY_SCALE,
+    SIGN_SLOPE,
     CheckpointError,
     EmotionModel,
     LabelScale,
@@ -78,6 +83,64 @@ def test_set_labels_changes_the_output_scale():
     model = small_model()
     model.set_labels(LabelScale(mean=(0.0, 0.0), std=(0.25, 0.25)))
     torch.testing.assert_close(model.to_values(torch.ones(1, 2)), torch.full((1, 2), 6.0))
+
+
+def test_a_quadrant_model_reports_1_plus_8_times_the_probability():
+    model = small_model()
+    model.set_labels(LabelScale(output_scale=PROBABILITY_SCALE))
+    assert model.probability_scale
+    z = torch.tensor([[0.0, 0.0], [math.log(3.0), -math.log(3.0)], [40.0, -40.0]])
+    # sigmoid(ln 3) = 0.75 -> 7; sigmoid(-ln 3) = 0.25 -> 3; saturated logits stay on 1..9
+    expected = torch.tensor([[5.0, 5.0], [7.0, 3.0], [9.0, 1.0]])
+    torch.testing.assert_close(model.to_values(z), expected)
+    torch.testing.assert_close(model.sign_logits(z), z)  # the heads are the logits
+    x = torch.randn(2, *CNN_MEL.input_shape)
+    values = predict(ValueOutput(model), x)
+    torch.testing.assert_close(values, 1.0 + 8.0 * torch.sigmoid(predict(model, x)))
+
+
+def test_a_deam_model_gives_sign_logits_of_its_values():
+    model = small_model()  # mean (0.1, -0.2), std (0.3, 0.4) on -1..1
+    assert not model.probability_scale and model.labels.output_scale == DEAM_SCALE
+    z = torch.tensor([[0.0, 0.5], [-1.0, 2.0]])
+    unit = z * torch.tensor([0.3, 0.4]) + torch.tensor([0.1, -0.2])
+    torch.testing.assert_close(model.sign_logits(z), SIGN_SLOPE * unit)
+    # the logit is positive exactly where the value is above the quadrant boundary 5
+    assert ((model.sign_logits(z) > 0) == (model.to_values(z) > 5.0)).all()
+
+
+def test_label_scales_round_trip_and_say_what_they_mean():
+    for scale in (LABELS, LabelScale(output_scale=PROBABILITY_SCALE)):
+        assert LabelScale.from_dict(scale.to_dict()) == scale
+    assert LabelScale.from_dict({"mean": [0.1, 0.2], "std": [1, 2]}).output_scale == DEAM_SCALE
+    assert "1 + 8 x P(positive" in LabelScale(output_scale=PROBABILITY_SCALE).meaning
+    assert "DEAM" in LABELS.meaning
+    with pytest.raises(ValueError, match="output scale 'percent' is not one of"):
+        LabelScale(output_scale="percent")
+    with pytest.raises(ValueError, match="not one of"):
+        LabelScale.from_dict({"mean": [0, 0], "std": [1, 1], "output_scale": "logit"})
+
+
+def test_a_probability_scale_checkpoint_loads_on_its_scale(tmp_path):
+    model = small_model()
+    model.set_labels(LabelScale(output_scale=PROBABILITY_SCALE))
+    loaded = load_model(saved(model, tmp_path / "best.pt"))
+    assert loaded.labels.output_scale == PROBABILITY_SCALE and loaded.probability_scale
+    x = torch.randn(2, *CNN_MEL.input_shape)
+    torch.testing.assert_close(
+        loaded.to_values(predict(loaded, x)), model.to_values(predict(model, x))
+    )
+
+
+def test_a_cross_validation_folder_means_its_final_model(tmp_path):
+    (tmp_path / "fold-01").mkdir()
+    saved(small_model(), tmp_path / "fold-01" / "best.pt", epoch=2)
+    (tmp_path / "final").mkdir()
+    saved(small_model(), tmp_path / "final" / "last.pt", epoch=3)
+    assert resolve_checkpoint(tmp_path) == tmp_path / "final" / "last.pt"
+    saved(small_model(), tmp_path / "final" / "best.pt", epoch=3)
+    assert resolve_checkpoint(tmp_path) == tmp_path / "final" / "best.pt"
+    assert load_model(tmp_path).config == SMALL_CNN
 
 
 def test_checkpoint_round_trip_through_a_run_folder(tmp_path):

@@ -9,12 +9,13 @@ import pytest
 from onnx import TensorProto, helper
 
 from emotrack.models.audio import CNN_MEL, MEL_IMAGE
-from emotrack.models.emotion import LabelScale
+from emotrack.models.emotion import PROBABILITY_SCALE, LabelScale
 from emotrack.models.onnx_meta import (
     KEY_AUDIO,
     KEY_BACKBONE,
     KEY_FORMAT,
     KEY_LABELS,
+    KEY_OUTPUTS,
     ONNX_FORMAT,
     OnnxModelError,
     parse_metadata,
@@ -46,6 +47,17 @@ def test_parse_good_metadata():
     audio, labels, backbone = parse_metadata(GOOD)
     assert audio == MEL_IMAGE and audio != CNN_MEL
     assert labels == LabelScale((0.1, 0.2), (0.3, 0.4)) and backbone == "mamba_vision_S"
+
+
+def test_a_quadrant_models_scale_is_read_back():
+    quadrant = LabelScale(output_scale=PROBABILITY_SCALE)
+    labels = parse_metadata({**GOOD, KEY_LABELS: json.dumps(quadrant.to_dict())}).labels
+    assert labels == quadrant and labels.output_scale == PROBABILITY_SCALE
+
+
+def test_outputs_other_than_valence_and_arousal_are_refused():
+    with pytest.raises(OnnxModelError, match=r"outputs \['arousal', 'valence'\]"):
+        parse_metadata({**GOOD, KEY_OUTPUTS: json.dumps(["arousal", "valence"])})
 
 
 def test_read_from_file(tmp_path):

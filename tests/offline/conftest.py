@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -138,3 +139,151 @@ def agreeing_songs():
         return songs
 
     return make
+
+
+# ---------------------------------------------------------------------------- generated sets
+
+FOURQ_SECONDS = 8.0  # 4Q clips: longer than one window, short enough to stay fast
+DEAM_SECONDS = 16.0  # the shortest generated DEAM excerpt with dynamic labels
+
+
+@pytest.fixture(scope="session")
+def fourq_faulty(tmp_path_factory) -> Path:
+    """A generated 4Q folder of 16 clips with one of each planted fault."""
+    from emotrack.offline.synthetic_4q import FourQFaults, generate_fourq
+
+    faults = FourQFaults(missing_audio=1, bad_rows=1, unknown_quadrant=1, corrupt_audio=1)
+    return generate_fourq(
+        tmp_path_factory.mktemp("fourq-faulty"),
+        n_clips=16,
+        seed=1,
+        clip_seconds=FOURQ_SECONDS,
+        faults=faults,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def mixed_pool(tmp_path_factory):
+    """(clips by key, MelCache) of a tiny generated DEAM (6 songs) and 4Q (8 clips), cached
+    for the small CNN with two windows per clip, as `emotrack-train --dataset deam 4q` does."""
+    from emotrack.models.audio import CNN_MEL
+    from emotrack.offline.cache import Windowing, build_cache
+    from emotrack.offline.data import load_clips
+    from emotrack.offline.synthetic import generate_deam
+    from emotrack.offline.synthetic_4q import generate_fourq
+
+    root = tmp_path_factory.mktemp("mixed")
+    deam = generate_deam(
+        root / "deam", n_songs=6, seed=2, clip_seconds=DEAM_SECONDS, progress=False
+    )
+    fourq = generate_fourq(
+        root / "4q", n_clips=8, seed=2, clip_seconds=FOURQ_SECONDS, progress=False
+    )
+    clips = load_clips("deam", deam, "both", False)[0] + load_clips("4q", fourq, "both", False)[0]
+    cache = build_cache(clips, CNN_MEL, Windowing(count=2), root / "cache", progress=False)
+    assert not cache.problems and len(cache.keys) == 14
+    return {clip.key: clip for clip in clips}, cache
+
+
+# ---------------------------------------------------------------------------- scored parts
+
+EVAL_WINDOWS, EVAL_BANDS, EVAL_FRAMES = 4, 8, 12
+# a 4Q part scored by hand in test_evaluate: (clip number, true quadrant, pooled prediction);
+# each clip's windows spread around its pooled value, into other quadrants
+FOURQ_PART = [
+    (1, 1, (6.5, 7.0)),
+    (2, 1, (3.0, 6.0)),  # called Q2
+    (3, 2, (3.5, 6.5)),
+    (4, 2, (4.0, 7.5)),
+    (5, 3, (2.5, 3.0)),
+    (6, 3, (6.0, 2.0)),  # called Q4
+    (7, 4, (7.0, 3.5)),
+    (8, 4, (6.5, 6.0)),  # called Q1
+    (9, 4, (8.0, 2.5)),
+]
+FOURQ_SPREAD = np.array([[2.0, -2.0], [-2.0, 2.0], [0.0, 0.0]])  # window offsets, mean zero
+
+
+def _eval_deam(song_id: int, valence: float, arousal: float):
+    from emotrack.offline.clips import from_deam
+    from emotrack.offline.deam import Song
+
+    return from_deam(Song(song_id, 2013, valence_mean=valence, arousal_mean=arousal))
+
+
+def _eval_fourq(number: int, quadrant: int):
+    from emotrack.offline.clips import from_fourq
+    from emotrack.offline.fourq import FourQClip
+
+    return from_fourq(FourQClip(f"MT{number:010d}", quadrant, artist=f"artist {number}"))
+
+
+def _eval_loader(rng, clips):
+    """load(key): cached-window stand-ins whose first bands carry each clip's label (so the
+    baselines have something to find); each clip's windows are drawn once."""
+    windows = {}
+    for clip in clips.values():
+        x = rng.normal(size=(EVAL_WINDOWS, EVAL_BANDS, EVAL_FRAMES)).astype(np.float32)
+        if clip.has_static:
+            x[:, 0] += clip.static[0]
+            x[:, 1] += clip.static[1]
+        if clip.has_quadrant:
+            x[:, 2 + clip.quadrant] += 3.0
+        windows[clip.key] = x
+    return windows.__getitem__
+
+
+@pytest.fixture(scope="session")
+def labelled():
+    """Helpers: deam(id, v, a) and fourq(number, quadrant) clips, loader(rng, clips)."""
+    return SimpleNamespace(
+        deam=_eval_deam, fourq=_eval_fourq, loader=_eval_loader, windows=EVAL_WINDOWS
+    )
+
+
+@pytest.fixture(scope="session")
+def deam_evaluation():
+    """evaluate_clips of 30 DEAM test clips (4 windows each) with the mean and ridge baselines
+    fitted on 40 train and 20 val clips, and per-window dynamic targets."""
+    from emotrack.offline.evaluate import BaselineFit, evaluate_clips
+
+    rng = np.random.default_rng(0)
+    clips = {c.key: c for c in (_eval_deam(i, *rng.uniform(2, 8, size=2)) for i in range(1, 91))}
+    keys = list(clips)
+    train, val, test = keys[:40], keys[40:60], keys[60:]
+    window_keys = np.repeat(test, EVAL_WINDOWS)
+    static = np.array([clips[k].static for k in window_keys])
+    preds = static + rng.normal(scale=0.5, size=static.shape)
+    dynamic = (static - 5) / 4 + rng.normal(scale=0.05, size=static.shape)
+    dynamic[::3, 0] = np.nan
+    fit = BaselineFit.from_cache(_eval_loader(rng, clips), train, val, test[::-1])
+    result = evaluate_clips(window_keys, preds, clips, dynamic, fit)
+    return SimpleNamespace(
+        clips=clips, test=test, window_keys=window_keys, preds=preds, result=result
+    )
+
+
+@pytest.fixture(scope="session")
+def fourq_evaluation():
+    """evaluate_clips (split "val") of the :data:`FOURQ_PART` windows, with the majority and
+    logistic baselines fitted on 36 train clips (Q4 most frequent) and 8 val clips."""
+    from emotrack.offline.evaluate import BaselineFit, evaluate_clips
+
+    rng = np.random.default_rng(1)
+    train = [_eval_fourq(100 + i, q) for i, q in enumerate([1, 1, 2, 2, 3, 3, 4, 4, 4] * 4)]
+    val = [_eval_fourq(200 + i, q) for i, q in enumerate([1, 2, 3, 4] * 2)]
+    test = [_eval_fourq(number, q) for number, q, _ in FOURQ_PART]
+    clips = {c.key: c for c in train + val + test}
+    fit = BaselineFit.from_cache(
+        _eval_loader(rng, clips),
+        [c.key for c in train],
+        [c.key for c in val],
+        [c.key for c in test],
+    )
+    keys, values = [], []
+    for number, _, pooled in FOURQ_PART:
+        keys += [f"4q-MT{number:010d}"] * len(FOURQ_SPREAD)
+        values += list(np.array(pooled) + FOURQ_SPREAD)
+    result = evaluate_clips(np.array(keys), np.array(values), clips, baselines=fit, split="val")
+    return SimpleNamespace(clips=clips, part=FOURQ_PART, result=result)

@@ -1,4 +1,4 @@
-"""`emotrack audit` on small DEAM folders with planted faults."""
+"""`emotrack audit` on small DEAM and 4Q folders with planted faults."""
 
 from __future__ import annotations
 
@@ -173,3 +173,42 @@ def test_audit_finds_what_the_synthetic_generator_planted(tmp_path):
             assert curve is not None and not set(gap["times"]) & set(curve.times.tolist())
     verdicts = {row.year: row.disagrees for row in findings.agreement if row.judged}
     assert verdicts == {2014: True}
+
+
+# ---------------------------------------------------------------------------- 4Q
+
+
+def test_audit_of_a_4q_folder_names_each_planted_fault(fourq_faulty, tmp_path, capsys):
+    out = tmp_path / "audit.json"
+    assert main(["audit", str(fourq_faulty), "--json", str(out)]) == 1
+    table = capsys.readouterr().out
+    assert (
+        "4Q audit of" in table and "Q2 tense/angry" in table and "Result: problems found" in table
+    )
+    planted = json.loads((fourq_faulty / "synthetic.json").read_text())["planted"]
+    for songs in planted.values():
+        assert songs[0] in table  # every planted fault is named
+    data = json.loads(out.read_text())
+    assert data["dataset"] == "4q" and data["ok"] is False
+    rows = {row["quadrant"]: row for row in data["quadrants"]}
+    assert sum(r["annotated"] for r in rows.values()) == 16 - 2  # the bad and the Q5 row
+    assert sum(r["with_audio"] for r in rows.values()) == 16 - 4
+    assert sum(r["usable"] for r in rows.values()) == 16 - 4
+    kinds = {p["kind"] for p in data["problems"]}
+    assert {"missing-file", "bad-row", "unknown-quadrant", "unreadable-audio"} <= kinds
+    assert "2 annotated clips cannot be used for training" in data["issues"]
+    assert data["files"]["annotations"].endswith("panda_dataset_taffc_annotations.csv")
+    assert data["artists"] >= 2 and data["most_clips_per_artist"] >= 2
+    assert 0.5 <= data["confidence"]["min"] <= data["confidence"]["max"] <= 1.0
+
+
+def test_a_clean_4q_folder_passes_with_json_on_stdout(tmp_path, capsys):
+    from emotrack.offline.synthetic_4q import generate_fourq
+
+    root = generate_fourq(tmp_path / "4q", n_clips=8, seed=3, clip_seconds=8.0, progress=False)
+    assert main(["audit", str(root), "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["ok"] is True and data["issues"] == [] and data["problems"] == []
+    assert [r["usable"] for r in data["quadrants"]] == [2, 2, 2, 2]
+    assert data["seconds"]["min"] >= 7.5 and "Result: no problems found" in captured.err

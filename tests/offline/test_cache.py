@@ -28,6 +28,7 @@ from emotrack.models.errors import UserError
 from emotrack.models.frontend import FrontEnd
 from emotrack.offline import cache as cache_module
 from emotrack.offline.cache import (
+    FORMAT_VERSION,
     PARTIAL_SUFFIX,
     CacheError,
     Windowing,
@@ -42,11 +43,14 @@ THREE = Windowing(count=3)
 
 @pytest.fixture(scope="module")
 def songs(tmp_path_factory) -> list[SimpleNamespace]:
-    """Five real MP3 songs (one a 2015 full song, one stereo, one at 44.1 kHz), duck-typed."""
+    """Five real MP3 songs (one a 2015 full song, one stereo, one at 44.1 kHz), duck-typed
+    clips (``key``, ``audio_path``)."""
     folder = tmp_path_factory.mktemp("deam")
     root = generate_deam(folder, n_songs=5, clip_seconds=16.0, full_songs=1, progress=False)
-    paths = sorted((root / AUDIO_DIR).glob("*.mp3"), key=lambda p: int(p.stem))
-    return [SimpleNamespace(song_id=int(p.stem), audio_path=p) for p in paths]
+    paths = sorted((root / AUDIO_DIR).glob("*.mp3"))
+    return sorted(
+        (SimpleNamespace(key=f"deam-{p.stem}", audio_path=p) for p in paths), key=lambda s: s.key
+    )
 
 
 def front_end_reference(path: Path, audio: AudioConfig, windowing: Windowing):
@@ -63,17 +67,18 @@ def front_end_reference(path: Path, audio: AudioConfig, windowing: Windowing):
 )
 def test_entries_are_the_front_end_output(songs, tmp_path, audio, windowing):
     cache = build_cache(songs, audio, windowing, tmp_path, workers=1, progress=False)
-    assert cache.song_ids == [s.song_id for s in songs] and not cache.problems
+    assert cache.keys == [s.key for s in songs] and not cache.problems
     assert cache.directory == tmp_path / f"{audio.key()}-{windowing.key()}"
+    assert sorted(p.name for p in cache.directory.glob("*.npz")) == [f"{s.key}.npz" for s in songs]
     for song in songs:
-        features, starts = cache.load(song.song_id)
+        features, starts = cache.load(song.key)
         expected, expected_starts = front_end_reference(song.audio_path, audio, windowing)
         assert features.dtype == np.float32 and features.shape == expected.shape
         np.testing.assert_allclose(features, expected, atol=1e-5)
         np.testing.assert_array_equal(starts, expected_starts)
     long = max(songs, key=lambda s: sf.info(str(s.audio_path)).duration)
     if windowing.hop_seconds:  # dense windows reach the end of a long song
-        assert cache.load(long.song_id)[1][-1] > sf.info(str(long.audio_path)).duration - 8
+        assert cache.load(long.key)[1][-1] > sf.info(str(long.audio_path)).duration - 8
     parameters = json.loads((cache.directory / "cache.json").read_text())
     assert AudioConfig.from_dict(parameters["audio"]) == audio
     assert Windowing(**parameters["windowing"]) == windowing
@@ -82,9 +87,9 @@ def test_entries_are_the_front_end_output(songs, tmp_path, audio, windowing):
 def test_parallel_workers_give_the_serial_result(songs, tmp_path):
     serial = build_cache(songs, SMALL, THREE, tmp_path / "serial", workers=1, progress=False)
     parallel = build_cache(songs, SMALL, THREE, tmp_path / "parallel", workers=2, progress=False)
-    assert parallel.song_ids == serial.song_ids
-    for song_id in serial.song_ids:
-        a, b = serial.load(song_id), parallel.load(song_id)
+    assert parallel.keys == serial.keys
+    for key in serial.keys:
+        a, b = serial.load(key), parallel.load(key)
         np.testing.assert_allclose(a[0], b[0], atol=1e-5)  # torch thread counts differ
         np.testing.assert_array_equal(a[1], b[1])
 
@@ -104,35 +109,36 @@ def test_every_parameter_has_its_own_folder(songs, tmp_path):
     first = build_cache(songs[:2], SMALL, THREE, tmp_path, workers=1, progress=False)
     wider = build_cache(songs[:2], replace(SMALL, n_mels=40), THREE, tmp_path, progress=False)
     assert wider.directory != first.directory
-    assert wider.load(songs[0].song_id)[0].shape[1:] == (40, SMALL.n_frames)
-    assert first.load(songs[0].song_id)[0].shape[1:] == (32, SMALL.n_frames)  # kept
+    assert wider.load(songs[0].key)[0].shape[1:] == (40, SMALL.n_frames)
+    assert first.load(songs[0].key)[0].shape[1:] == (32, SMALL.n_frames)  # kept
 
 
 def test_stale_entries_are_never_reused(songs, tmp_path):
-    song = SimpleNamespace(song_id=7, audio_path=tmp_path / "7.mp3")
+    song = SimpleNamespace(key="4q-MT0000000007", audio_path=tmp_path / "MT0000000007.mp3")
     song.audio_path.write_bytes(songs[0].audio_path.read_bytes())
     cache = build_cache([song], SMALL, THREE, tmp_path / "cache", workers=1, progress=False)
-    before = cache.load(7)[0]
+    before = cache.load(song.key)[0]
     song.audio_path.write_bytes(songs[1].audio_path.read_bytes())  # the audio file changed
     cache = build_cache([song], SMALL, THREE, tmp_path / "cache", workers=1, progress=False)
-    after = cache.load(7)[0]
+    after = cache.load(song.key)[0]
     expected, _ = front_end_reference(song.audio_path, SMALL, THREE)
     np.testing.assert_allclose(after, expected, atol=1e-5)
     assert not np.allclose(before, after)
 
-    cache.path(7).write_bytes(b"not the features")  # a damaged entry is recomputed
+    cache.path(song.key).write_bytes(b"not the features")  # a damaged entry is recomputed
     cache = build_cache([song], SMALL, THREE, tmp_path / "cache", workers=1, progress=False)
-    np.testing.assert_allclose(cache.load(7)[0], expected, atol=1e-5)
+    np.testing.assert_allclose(cache.load(song.key)[0], expected, atol=1e-5)
 
     info = cache.directory / "cache.json"  # a folder written by another cache format
     info.write_text(json.dumps({**json.loads(info.read_text()), "format": 0}))
-    np.savez(cache.path(8), features=np.zeros(1))
+    np.savez(cache.path("deam-8"), features=np.zeros(1))
     cache = build_cache([song], SMALL, THREE, tmp_path / "cache", workers=1, progress=False)
-    assert not cache.path(8).exists() and json.loads(info.read_text())["format"] == 1
-    np.testing.assert_allclose(cache.load(7)[0], expected, atol=1e-5)
-    cache.path(7).unlink()
+    assert not cache.path("deam-8").exists()
+    assert json.loads(info.read_text())["format"] == FORMAT_VERSION
+    np.testing.assert_allclose(cache.load(song.key)[0], expected, atol=1e-5)
+    cache.path(song.key).unlink()
     with pytest.raises(CacheError, match="build the cache again"):
-        cache.load(7)
+        cache.load(song.key)
 
 
 def test_unusable_audio_is_reported_and_skipped(songs, tmp_path):
@@ -144,26 +150,27 @@ def test_unusable_audio_is_reported_and_skipped(songs, tmp_path):
     sf.write(buffer, data, rate, format="MP3")
     truncated.write_bytes(buffer.read_bytes()[: buffer.stat().st_size // 4])
     bad = [
-        SimpleNamespace(song_id=901, audio_path=garbage),
-        SimpleNamespace(song_id=902, audio_path=truncated),
-        SimpleNamespace(song_id=903, audio_path=tmp_path / "gone.mp3"),
-        SimpleNamespace(song_id=904, audio_path=None),
+        SimpleNamespace(key="deam-901", audio_path=garbage),
+        SimpleNamespace(key="deam-902", audio_path=truncated),
+        SimpleNamespace(key="4q-MT0000000903", audio_path=tmp_path / "gone.mp3"),
+        SimpleNamespace(key="4q-MT0000000904", audio_path=None),
     ]
     cache = build_cache(songs[:2] + bad, SMALL, THREE, tmp_path / "c", workers=2, progress=False)
-    assert cache.song_ids == sorted(s.song_id for s in songs[:2])
-    messages = {p.song_id: p.message for p in cache.problems}
-    assert sorted(messages) == [901, 902, 903, 904]
-    assert "901.mp3" in messages[901] and "truncated" in messages[902]
-    assert "gone.mp3" in messages[903] and "no audio file" in messages[904]
+    assert cache.keys == sorted(s.key for s in songs[:2])
+    messages = {p.key: p.message for p in cache.problems}
+    assert sorted(messages) == ["4q-MT0000000903", "4q-MT0000000904", "deam-901", "deam-902"]
+    assert "901.mp3" in messages["deam-901"] and "truncated" in messages["deam-902"]
+    assert "gone.mp3" in messages["4q-MT0000000903"]
+    assert "no audio file" in messages["4q-MT0000000904"]
     with pytest.raises(CacheError, match="901.mp3"):
-        cache.load(901)
+        cache.load("deam-901")
     assert isinstance(CacheError("x"), UserError)
 
     rerun = build_cache(songs[:2] + bad, SMALL, THREE, tmp_path / "c", workers=2, progress=False)
-    assert {p.song_id: p.message for p in rerun.problems} == messages
+    assert {p.key: p.message for p in rerun.problems} == messages
     garbage.write_bytes(songs[2].audio_path.read_bytes())  # the user replaced the file
     fixed = build_cache(songs[:2] + bad, SMALL, THREE, tmp_path / "c", workers=1, progress=False)
-    assert 901 in fixed.song_ids and 901 not in {p.song_id for p in fixed.problems}
+    assert "deam-901" in fixed.keys and "deam-901" not in {p.key for p in fixed.problems}
 
 
 def _build_then_die(songs, root) -> None:
@@ -197,11 +204,11 @@ def test_a_killed_build_resumes_and_never_reads_half_files(songs, tmp_path):
     assert len(list(directory.glob(f".*{PARTIAL_SUFFIX}"))) == 1  # the half-written file
 
     cache = build_cache(songs, SMALL, THREE, tmp_path, workers=1, progress=False)
-    assert cache.song_ids == [s.song_id for s in songs] and not cache.problems
+    assert cache.keys == [s.key for s in songs] and not cache.problems
     assert not list(directory.glob(f".*{PARTIAL_SUFFIX}"))
     for song in songs:
         expected, _ = front_end_reference(song.audio_path, SMALL, THREE)
-        np.testing.assert_allclose(cache.load(song.song_id)[0], expected, atol=1e-5)
+        np.testing.assert_allclose(cache.load(song.key)[0], expected, atol=1e-5)
 
 
 def test_an_error_while_writing_leaves_no_file_behind(songs, tmp_path, monkeypatch):
@@ -216,7 +223,7 @@ def test_an_error_while_writing_leaves_no_file_behind(songs, tmp_path, monkeypat
     directory = cache_directory(tmp_path, SMALL, THREE)
     assert sorted(p.name for p in directory.iterdir()) == ["cache.json"]
     cache = build_cache(songs[:1], SMALL, THREE, tmp_path, workers=1, progress=False)
-    assert cache.song_ids == [songs[0].song_id]
+    assert cache.keys == [songs[0].key]
 
 
 def test_windowing_is_validated():

@@ -9,6 +9,7 @@ import torch
 
 from emotrack.main import main
 from emotrack.models.emotion import (
+    PROBABILITY_SCALE,
     LabelScale,
     ModelConfig,
     ValueOutput,
@@ -121,6 +122,28 @@ def test_mamba_vision_exports_with_a_dynamic_batch(tmp_path):
     got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     assert np.abs(got - _reference(model, x)).max() < 1e-3
     assert read_onnx_metadata(tmp_path / "model.onnx").backbone == "mamba_vision_T"
+
+
+def test_a_quadrant_model_with_descriptors_exports_with_its_scale(tmp_path):
+    """The fusion CNN (handcrafted descriptors inside the graph) on the probability scale:
+    ONNX Runtime gives 1 + 8 P like PyTorch, and the file says which scale it is."""
+    torch.manual_seed(1)
+    config = ModelConfig(backbone="cnn_fusion", head_hidden=16)
+    model = build_model(config, LabelScale(output_scale=PROBABILITY_SCALE))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                module.running_var.uniform_(0.5, 2.0)
+    atomic_save(checkpoint_dict(model), tmp_path / "best.pt")
+    assert main(["export", str(tmp_path), "--onnx"]) == 0
+    labels = read_onnx_metadata(tmp_path / "model.onnx").labels
+    assert labels.output_scale == PROBABILITY_SCALE
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    model = load_model(tmp_path)
+    x = export.check_windows(model.audio.window_samples, seed=2)[:6]
+    got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    assert np.abs(got - _reference(model, x)).max() < 1e-4
+    assert ((got > 1.0) & (got < 9.0)).all()
 
 
 def test_failed_check_writes_nothing_and_exits_1(run_dir, tmp_path, monkeypatch, capsys):

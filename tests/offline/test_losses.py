@@ -1,4 +1,4 @@
-"""Training losses: known values, masking, finite gradients."""
+"""Training losses: known values, masking, finite gradients; the sign loss of quadrant labels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotrack.offline.losses import LossConfig, ccc_loss, make_loss, mse, smooth_l1
+from emotrack.offline.losses import LossConfig, ccc_loss, make_loss, mse, sign_loss, smooth_l1
 
 
 def _pair(seed: int = 0, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,3 +104,59 @@ def test_bad_config_is_refused():
         LossConfig("l1")
     with pytest.raises(ValueError, match=">= 0"):
         LossConfig("mse", var_weight=-1)
+
+
+def _bce(logit: float, target: float) -> float:
+    """Binary cross-entropy of one logit, by hand."""
+    p = 1.0 / (1.0 + math.exp(-logit))
+    return -(target * math.log(p) + (1.0 - target) * math.log(1.0 - p))
+
+
+def test_sign_loss_is_the_mean_binary_cross_entropy():
+    logits = torch.tensor([[0.0, 2.0], [-1.0, 0.5], [3.0, -2.0]])
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    pairs = [(0.0, 1), (2.0, 0), (-1.0, 0), (0.5, 1), (3.0, 1), (-2.0, 1)]
+    expected = sum(_bce(z, t) for z, t in pairs) / 6
+    assert sign_loss(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    assert _bce(0.0, 1) == pytest.approx(math.log(2.0))  # an undecided logit costs log 2
+
+
+def test_sign_loss_ignores_windows_without_a_quadrant():
+    logits = torch.tensor([[1.0, -1.0], [50.0, -50.0], [0.5, 0.5]], requires_grad=True)
+    target = torch.tensor([[1.0, 0.0], [math.nan, math.nan], [0.0, 1.0]])
+    value = sign_loss(logits, target)
+    expected = (_bce(1.0, 1) + _bce(-1.0, 0) + _bce(0.5, 0) + _bce(0.5, 1)) / 4
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+    value.backward()
+    assert torch.count_nonzero(logits.grad[1]) == 0  # no quadrant: no gradient
+    assert torch.isfinite(logits.grad).all() and torch.count_nonzero(logits.grad[0]) == 2
+    # the gradient of mean BCE is (sigmoid(z) - t) / n
+    grad = (torch.sigmoid(torch.tensor(1.0)) - 1.0) / 4
+    assert logits.grad[0, 0].item() == pytest.approx(grad.item(), rel=1e-5)
+
+
+def test_sign_loss_without_any_quadrant_is_zero_with_zero_gradients():
+    logits = torch.randn(5, 2, requires_grad=True)
+    value = sign_loss(logits, torch.full((5, 2), math.nan))
+    assert value.item() == 0.0
+    value.backward()
+    assert torch.isfinite(logits.grad).all() and torch.count_nonzero(logits.grad) == 0
+
+
+def test_sign_loss_smoothing_softens_each_target_by_its_sureness():
+    logits = torch.tensor([[2.0, -1.0], [0.3, 4.0]])
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    sureness = torch.tensor([0.8, 0.5])
+    # a target of 1 with sureness 0.8 counts as 0.9, a 0 as 0.1; with 0.5: 0.75 and 0.25
+    pairs = [(2.0, 0.9), (-1.0, 0.1), (0.3, 0.25), (4.0, 0.75)]
+    expected = sum(_bce(z, t) for z, t in pairs) / 4
+    assert sign_loss(logits, target, sureness).item() == pytest.approx(expected, rel=1e-6)
+    assert sign_loss(logits, target, torch.ones(2)).item() == pytest.approx(
+        sign_loss(logits, target).item()
+    )
+    # no sureness at all: every target is 0.5, and the best logit is 0
+    zero = torch.zeros(2, 2, requires_grad=True)
+    flat = sign_loss(zero, target, torch.zeros(2))
+    assert flat.item() == pytest.approx(math.log(2.0))
+    flat.backward()
+    assert torch.count_nonzero(zero.grad) == 0

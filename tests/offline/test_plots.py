@@ -30,6 +30,14 @@ def test_history_of_several_epochs_and_of_one(tmp_path):
     _assert_png(plot_history(history[:1], tmp_path / "one.png"))
 
 
+def test_history_of_a_quadrant_run(tmp_path):
+    history = [
+        {"epoch": e, "train_loss": 0.7 / e, "val_loss": 0.8 / e, "val_macro_f1": 0.2 * e}
+        for e in range(1, 4)
+    ]
+    _assert_png(plot_history(history, tmp_path / "f1.png"))
+
+
 def test_history_with_missing_values_or_none(tmp_path):
     history = [{"epoch": 1, "train_loss": 0.9, "val_loss": None}, {"epoch": 2, "train_loss": 0.7}]
     _assert_png(plot_history(history, tmp_path / "partial.png"))
@@ -54,7 +62,10 @@ def test_constant_predictions_plot(tmp_path):
 
 def test_confusion_counts_and_empty_matrix(tmp_path):
     confusion = np.array([[10, 2, 0, 1], [3, 8, 1, 0], [0, 2, 12, 4], [1, 0, 3, 9]])
-    path = plot_confusion(confusion, tmp_path / "confusion.png")
+    path = plot_confusion(confusion, tmp_path / "confusion.png", label="model, all folds")
     _assert_png(path)
+    one_row = np.zeros((4, 4), dtype=int)
+    one_row[1, 1] = 3  # only Q2 occurs: undefined F1s are left out, not a crash
+    _assert_png(plot_confusion(one_row, tmp_path / "one.png"))
     path.write_bytes(b"old")  # overwritten in place, atomically
     _assert_png(plot_confusion(np.zeros((4, 4), dtype=int), path))

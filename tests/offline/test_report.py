@@ -1,79 +1,27 @@
-"""evaluate_predictions + write_report: what a run folder ends up holding."""
+"""write_report on evaluate_clips' scores: what a run folder ends up holding."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
-import pytest
 
-from emotrack.offline.baselines import BaselineInputs
-from emotrack.offline.report import PLOT_FILES, evaluate_predictions, write_report
-
-WINDOWS_PER_SONG = 4
-
-
-def _songs(rng, ids):
-    """Song-level (v, a) labels tied to a loud band in each song's log-mel windows, so ridge
-    on mel statistics has something to find."""
-    labels = {int(i): rng.uniform(2, 8, size=2) for i in ids}
-
-    def load(song_id):
-        windows = rng.normal(size=(WINDOWS_PER_SONG, 8, 12)).astype(np.float32)
-        windows[:, 0] += labels[song_id][0]
-        windows[:, 1] += labels[song_id][1]
-        return windows
-
-    return labels, load
+from emotrack.offline.clips import from_deam
+from emotrack.offline.deam import Song
+from emotrack.offline.evaluate import evaluate_clips
+from emotrack.offline.report import PLOT_FILES, write_report
 
 
-@pytest.fixture(scope="module")
-def evaluation():
-    rng = np.random.default_rng(0)
-    labels, load = _songs(rng, range(1, 91))
-    test_ids = list(range(61, 91))
-    window_ids = np.repeat(test_ids, WINDOWS_PER_SONG)
-    static = np.array([labels[i] for i in window_ids])
-    preds = static + rng.normal(scale=0.5, size=static.shape)
-    dynamic = (static - 5) / 4 + rng.normal(scale=0.05, size=static.shape)
-    dynamic[::3, 0] = np.nan
-    baselines = BaselineInputs.from_cache(load, labels, range(1, 41), range(41, 61), test_ids[::-1])
-    return evaluate_predictions(window_ids, preds, static, dynamic, baselines)
-
-
-def test_evaluation_scores_model_and_both_baselines(evaluation):
-    methods = evaluation["methods"]
-    assert set(methods) == {"model", "mean", "ridge"}
-    assert evaluation["n_songs"] == 30 and evaluation["n_windows"] == 30 * WINDOWS_PER_SONG
-    for name in ("valence", "arousal"):
-        assert methods["model"]["song"][name]["r2"] > 0.8
-        assert methods["mean"]["song"][name]["r2"] < 0.05  # the mean explains nothing
-        assert math.isnan(methods["mean"]["song"][name]["pearson"])
-        assert methods["ridge"]["song"][name]["r2"] > 0.5  # the mel statistics carry the label
-    frame = methods["model"]["frame"]
-    assert frame["valence"]["n"] == 80 and frame["arousal"]["n"] == 120
-    assert methods["mean"]["frame"] is None
-    assert np.array(methods["model"]["quadrants"]["confusion"]).sum() == 30
-    assert len(evaluation["songs"]["ridge"]) == 30
-
-
-def test_songs_without_static_label_are_left_out():
-    static = np.array([[3.0, 4.0]] * 2 + [[np.nan, np.nan]] * 2 + [[7.0, 6.0]] * 2)
-    result = evaluate_predictions(np.array([1, 1, 2, 2, 3, 3]), static + 0.1, static)
-    assert result["songs"]["ids"] == [1, 3] and "mean" not in result["methods"]
-    with pytest.raises(ValueError, match="static label"):
-        evaluate_predictions(np.array([2, 2]), np.ones((2, 2)), np.full((2, 2), np.nan))
-
-
-def test_write_report_writes_json_markdown_and_plots(tmp_path, evaluation):
+def test_write_report_writes_json_markdown_and_plots(tmp_path, deam_evaluation):
+    deam_scores = deam_evaluation.result
     history = [{"epoch": 1, "train_loss": 0.8, "val_loss": 0.9, "val_r2_valence": 0.2}]
-    report = write_report(tmp_path, evaluation, history, extra={"backbone": "cnn"}, title="t")
+    report = write_report(tmp_path, deam_scores, history, extra={"backbone": "cnn"}, title="t")
     assert report == tmp_path / "report.md"
     text = report.read_text()
+    assert text.startswith("# t\n") and "30 clips, 120 windows" in text
     for label in ("| valence | model |", "mean baseline", "ridge on pooled mel stats"):
         assert label in text
-    assert "## Per frame" in text and "Q3 sad/depressed" in text
+    assert "## Per frame" in text and "Q3 sad/depressed" in text and "## Quadrants" in text
     for name in PLOT_FILES.values():
         assert f"(plots/{name})" in text
         assert (tmp_path / "plots" / name).stat().st_size > 5_000
@@ -86,10 +34,38 @@ def test_write_report_writes_json_markdown_and_plots(tmp_path, evaluation):
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
+def test_a_quadrant_report_has_the_quadrant_table_and_confusion_only(tmp_path, fourq_evaluation):
+    scores = fourq_evaluation.result
+    history = [{"epoch": 1, "train_loss": 0.7, "val_loss": 0.6, "val_macro_f1": 0.5}]
+    write_report(tmp_path, scores, history)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Song level" not in text and "## Per frame" not in text
+    lines = text.splitlines()
+    head = next(line for line in lines if line.startswith("| method |"))
+    assert "macro-F1" in head and "valence sign" in head and "F1 Q4" in head
+    model = next(line for line in lines if line.startswith("| model |"))
+    # macro-F1, accuracy, valence sign, arousal sign of the hand-counted example, n = 9 clips
+    assert model.startswith("| model | 0.658 | 0.667 | 0.778 | 0.889 | 0.500 |")
+    assert model.endswith("| 9 |")
+    assert "majority quadrant baseline" in text and "logistic regression on pooled" in text
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "confusion.png",
+        "history.png",
+    ]
+    assert "(plots/confusion.png)" in text and "predictions.png" not in text
+    assert json.loads((tmp_path / "metrics.json").read_text())["methods"]["model"]["song"] is None
+
+
 def test_report_of_a_constant_model_without_baselines(tmp_path):
-    ids = np.repeat([1, 2, 3], 2)
-    static = np.repeat([[2.0, 3.0], [5.0, 5.0], [8.0, 7.0]], 2, axis=0)
-    result = evaluate_predictions(ids, np.full((6, 2), 5.0), static)
+    clips = {
+        c.key: c
+        for c in (
+            from_deam(Song(i, 2013, valence_mean=v, arousal_mean=a))
+            for i, (v, a) in enumerate([(2.0, 3.0), (5.0, 5.0), (8.0, 7.0)], start=1)
+        )
+    }
+    keys = np.repeat(list(clips), 2)
+    result = evaluate_clips(keys, np.full((6, 2), 5.0), clips)
     write_report(tmp_path, result, history=[])
     text = (tmp_path / "report.md").read_text()
     assert "| valence | model | 0.000 |" in text and "n/a" in text

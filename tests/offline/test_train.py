@@ -1,5 +1,5 @@
 """emotrack-train end to end on a tiny generated DEAM: the run folder, resume (also after
-SIGKILL), a NaN stop, DDP on two CPU processes, and bad input."""
+SIGKILL), a NaN stop, DDP on two CPU processes, bad input, and one run on DEAM and 4Q at once."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from emotrack.models.emotion import load_model, read_checkpoint
-from emotrack.offline import train as train_module
+from emotrack.models.emotion import DEAM_SCALE, load_model, read_checkpoint
+from emotrack.offline import trainer as trainer_module
 from emotrack.offline.synthetic import generate_deam
 from emotrack.offline.train_cli import main
 
@@ -85,13 +85,15 @@ def test_trains_and_writes_the_whole_run_folder(data, tmp_path, capsys):
     assert len(split["train"]) + len(split["val"]) + len(split["test"]) == SONGS
     assert not set(split["train"]) & set(split["test"])
     labels = json.loads((run / "labels.json").read_text())
-    assert all(s > 0 for s in labels["std"])
+    assert all(s > 0 for s in labels["std"]) and labels["output_scale"] == DEAM_SCALE
+    assert all(key.startswith("deam-") for key in split["train"])
 
     last = read_checkpoint(run / "last.pt")
     assert last["epoch"] == 2 and len(last["history"]) == 2
     assert {"optimizer", "scheduler", "scaler", "rng", "best_score", "bad_epochs"} <= set(last)
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["split"] == "test" and metrics["n_songs"] == len(split["test"])
+    assert metrics["split"] == "test" and metrics["n_clips"] == len(split["test"])
+    assert metrics["output_scale"] == DEAM_SCALE and metrics["datasets"] == ["deam"]
     assert {"model", "mean", "ridge"} <= set(metrics["methods"])
     assert metrics["methods"]["model"]["frame"] is not None  # dynamic labels were trained on
 
@@ -157,7 +159,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoints(data, tmp_path, caps
 
         return loss
 
-    monkeypatch.setattr(train_module, "make_loss", exploding)
+    monkeypatch.setattr(trainer_module, "make_loss", exploding)
     assert main(["--resume", str(run), "--epochs", "3"]) == 1
     err = capsys.readouterr().err
     assert "epoch 2, batch 1: the loss is not finite" in err
@@ -176,7 +178,7 @@ def test_nan_midway_through_an_epoch_names_the_first_bad_batch(data, tmp_path, c
 
         return loss
 
-    monkeypatch.setattr(train_module, "make_loss", exploding_from_batch_3)
+    monkeypatch.setattr(trainer_module, "make_loss", exploding_from_batch_3)
     assert main(_args(data, tmp_path / "run", "--batch-size", "4", epochs=1)) == 1
     assert "epoch 1, batch 3: the loss is not finite" in capsys.readouterr().err
 
@@ -217,6 +219,11 @@ def test_ddp_on_two_cpu_processes_trains_and_only_rank_0_writes(data, tmp_path):
         (["--weights", "nowhere.pt"], "nowhere.pt: no such weights file"),
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--resume", "no-such-run"], "not a run folder"),
+        (["--dataset", "mirex"], "invalid choice: 'mirex'"),
+        (["--label-smoothing", "1.5"], "--label-smoothing '1.5'"),
+        (["--mixup", "-1"], "--mixup must be >= 0"),
+        (["--epoch-windows", "0"], "--epoch-windows must be at least 1"),
+        (["--dataset", "deam", "4q", "--data-dir", "a", "b", "c"], "3 --data-dir folders for 2"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(data, tmp_path, capsys, argv, message):
@@ -240,5 +247,54 @@ def test_too_few_songs_for_a_split_exit_2(write_deam, tmp_path, capsys):
     argv = ["--data-dir", str(root), "--backbone", "cnn", "--out", str(tmp_path / "run")]
     assert main(argv + ["--cache-dir", str(tmp_path / "cache")]) == 2
     err = capsys.readouterr().err
-    assert "the val and test splits are empty" in err and "use more songs" in err
+    assert "split is empty: 3 usable clips gave 2/1/0 train/val/test" in err
+    assert "use more clips" in err
     assert "Traceback" not in err
+
+
+def test_download_fetches_deam_only(tmp_path, capsys):
+    argv = ["--dataset", "4q", "--download", "--backbone", "cnn", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--download fetches DEAM only" in err and "mir.dei.uc.pt" in err
+
+
+def test_one_run_on_deam_and_4q_together(tmp_path, capsys):
+    """`--dataset deam 4q --synthetic`: one model, each window trained by the losses its labels
+    allow, judged on DEAM's continuous labels and on 4Q's quadrants beside all baselines."""
+    run = tmp_path / "mixed"
+    argv = ["--dataset", "deam", "4q", "--synthetic", "12", "--synthetic-seconds", "16"]
+    argv += ["--backbone", "cnn", "--device", "cpu", "--batch-size", "8", "--windows", "2"]
+    argv += ["--workers", "1", "--epochs", "2", "--out", str(run)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "dynamic, sign targets" in err and "best epoch by val loss" in err
+    split = json.loads((run / "split.json").read_text())
+    keys = split["train"] + split["val"] + split["test"]
+    assert sum(k.startswith("deam-") for k in keys) == 12
+    assert sum(k.startswith("4q-") for k in keys) == 12
+    manifest = json.loads((run / "data" / "4q" / "synthetic.json").read_text())
+    artist = {f"4q-{c['song']}": c["artist"] for c in manifest["clips"]}
+    sides = [{artist[k] for k in split[p] if k in artist} for p in ("train", "val", "test")]
+    assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
+    history = _history(run)
+    assert all({"val_loss", "val_macro_f1", "val_r2_valence"} <= set(h) for h in history)
+    assert all(isinstance(h["train_loss"], float) for h in history)
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["datasets"] == ["deam", "4q"] and metrics["output_scale"] == DEAM_SCALE
+    methods = metrics["methods"]
+    assert {"model", "mean", "ridge"} <= set(methods)
+    test_fourq = sum(k.startswith("4q-") for k in split["test"])
+    test_deam = len(split["test"]) - test_fourq
+    assert test_deam >= 1 and methods["model"]["song"]["valence"]["n"] == test_deam
+    report = (run / "report.md").read_text()
+    assert "## Song level" in report and "## Quadrants" in report
+    model = load_model(run)
+    with torch.no_grad():
+        values = model.to_values(model(torch.randn(2, *model.audio.input_shape)))
+    assert values.shape == (2, 2) and torch.isfinite(values).all()
+    # the 70/15/15 split gives the test part its share of 4Q clips (3 per quadrant here)
+    assert test_fourq >= 1, f"no 4Q clip among the test clips {split['test']}"
+    assert methods["model"]["quadrants"]["n"] == test_fourq  # by 4Q's own labels
+    assert {"majority", "logistic"} <= set(methods)

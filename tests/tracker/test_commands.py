@@ -182,36 +182,43 @@ def test_a_model_computed_with_other_audio_parameters_is_refused(track, cnn_run,
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        ([], "no model given: pass --model"),
         (["--model", "nowhere"], "nowhere: no such model"),
         (["--model", "{run}", "--hop", "0"], "--hop 0.0: the hop must be a positive"),
         (["--model", "{run}", "--smooth", "1.5"], "--smooth 1.5"),
         (["--model", "{run}", "--csv", "{tmp}"], "is a folder"),
     ],
-    ids=["no-model", "missing-model", "hop", "smooth", "csv-folder"],
+    ids=["missing-model", "hop", "smooth", "csv-folder"],
 )
 def test_bad_options_exit_2_and_say_what_to_do(
     track, song, cnn_run, tmp_path, monkeypatch, args, says
 ):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no demo model to fall back on
     monkeypatch.delenv("EMOTRACK_MODEL", raising=False)
     args = [a.format(run=cnn_run, tmp=tmp_path) for a in args]
     code, _, err = track("file", song, "--no-tui", *args, model=False)
     assert code == 2 and says in err
-    if not args:
-        assert "emotrack demo" in err and "emotrack-train" in err
 
 
-def test_model_defaults_to_env_then_the_demo_model(track, song, cnn_run, tmp_path, monkeypatch):
+def test_model_defaults_to_env_then_the_shipped_model(track, song, cnn_run, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("EMOTRACK_MODEL", str(cnn_run))
-    code, out, _ = track("file", song, "--no-tui", "--fast", model=False)
-    assert code == 0 and out.strip()
-    monkeypatch.delenv("EMOTRACK_MODEL")
-    demo = tmp_path / "home" / ".cache" / "emotrack" / "demo" / "run"
-    shutil.copytree(cnn_run, demo)
     code, out, err = track("file", song, "--no-tui", "--fast", model=False)
-    assert code == 0 and out.strip() and "using the demo model" in err
+    assert code == 0 and out.strip() and "shipped" not in err
+    monkeypatch.delenv("EMOTRACK_MODEL")
+    code, out, err = track("file", song, "--no-tui", "--fast", model=False)
+    assert code == 0 and len(out.splitlines()) == 15
+    assert "using the model shipped with emotrack (trained on real music, the 4Q dataset" in err
+    assert "emotrack-4q.onnx (cnn_fusion" in err and "1 + 8 x P(positive valence" in err
+
+
+def test_without_a_shipped_model_no_model_is_a_clear_error(track, song, monkeypatch):
+    """A copy of emotrack built without models/shipped/ (e.g. from a source tree)."""
+    from emotrack.tracker import commands
+
+    monkeypatch.delenv("EMOTRACK_MODEL", raising=False)
+    monkeypatch.setattr(commands, "shipped_model", lambda: None)
+    code, _, err = track("file", song, "--no-tui", model=False)
+    assert code == 2 and "no model given and this copy of emotrack ships none" in err
+    assert "--model" in err and "emotrack-train" in err
 
 
 @pytest.mark.parametrize(

@@ -169,6 +169,41 @@ def test_a_run_folder_picks_its_checkpoint_or_its_onnx_export(cnn_run, tmp_path)
     assert Engine.load(exported_only, device="cpu").backend == "onnxruntime CPU"
 
 
+def test_a_quadrant_models_cross_validation_folder_tracks_on_the_same_plane(tmp_path):
+    """A `--folds` run folder (its model in final/) of a quadrant model: both engines give
+    1 + 8 P(positive), as the model computes it."""
+    from emotrack.models.emotion import (
+        PROBABILITY_SCALE,
+        LabelScale,
+        ModelConfig,
+        atomic_save,
+        build_model,
+        checkpoint_dict,
+        load_model,
+    )
+    from emotrack.models.frontend import FrontEnd
+    from emotrack.offline.export import export_onnx
+
+    torch.manual_seed(3)
+    model = build_model(ModelConfig(backbone="cnn"), LabelScale(output_scale=PROBABILITY_SCALE))
+    (tmp_path / "fold-01").mkdir()
+    atomic_save(checkpoint_dict(model), tmp_path / "final" / "best.pt")
+    x = windows(4, seed=3)
+    with torch.no_grad():
+        z = load_model(tmp_path)(FrontEnd(model.audio)(torch.from_numpy(x)))
+    reference = (1.0 + 8.0 * torch.sigmoid(z)).numpy()
+    engine = Engine.load(tmp_path, device="cpu", backend="torch")
+    assert engine.path == tmp_path / "final" / "best.pt"
+    np.testing.assert_allclose(engine.predict(x), reference, atol=1e-4)
+    assert export_onnx(tmp_path).ok
+    onnx_engine = Engine.load(tmp_path / "model.onnx", device="cpu")
+    np.testing.assert_allclose(onnx_engine.predict(x), reference, atol=1e-4)
+    for loaded in (engine, onnx_engine):  # each says what its values mean
+        assert loaded.labels.output_scale == PROBABILITY_SCALE
+        assert "1 + 8 x P(positive" in loaded.describe()
+    assert np.ptp(reference, axis=0).min() > 1e-4
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(cnn_run):
     with pytest.raises(UserError, match="no CUDA GPU here; use --device cpu"):
