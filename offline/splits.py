@@ -63,7 +63,8 @@ class Split:
 def assign_groups(clips: Iterable[Clip], shares: list[float], seed: int) -> list[list[str]]:
     """Keys per part: whole groups go to parts so that each part holds about ``shares[p]`` of
     every stratum. Groups are taken largest first (ties in seeded random order) and each goes
-    to the part that lacks most of what the group brings (on a tie, the part least full)."""
+    to the part that lacks most of what the group brings (on a tie, the first such part). With
+    hardly more groups than parts a part can end up empty; a split then says so."""
     by_group: dict[str, list[Clip]] = {}
     for clip in clips:
         by_group.setdefault(clip.group, []).append(clip)
@@ -87,10 +88,7 @@ def assign_groups(clips: Iterable[Clip], shares: list[float], seed: int) -> list
             brings[column[clip.stratum]] += 1
         cost = (counts - target) @ brings  # how far each part already is past its target
         cost[share == 0] = np.inf
-        tied = np.flatnonzero(cost <= cost.min() + 1e-9)
-        # a tie (parts equally short of what the group brings) goes to the part least full
-        # overall for its share, so no part is starved when a stratum is small
-        part = int(tied[np.argmin(counts.sum(axis=1)[tied] / target.sum(axis=1)[tied])])
+        part = int(np.argmin(cost))
         counts[part] += brings
         parts[part] += [clip.key for clip in by_group[name]]
     return [sorted(keys) for keys in parts]

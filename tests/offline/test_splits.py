@@ -12,6 +12,7 @@ import pytest
 from emotrack.models.emotion import DEAM_SCALE, PROBABILITY_SCALE, LabelScale
 from emotrack.models.errors import UserError
 from emotrack.offline.clips import deam_key, from_deam, from_fourq
+from emotrack.offline.data import check_split
 from emotrack.offline.deam import Curve, Song, year_of
 from emotrack.offline.fourq import FourQClip
 from emotrack.offline.splits import (
@@ -104,15 +105,15 @@ def test_grouped_split_never_puts_an_artist_on_two_sides():
     assert len(split.test) == pytest.approx(0.15 * len(clips), abs=4)
 
 
-def test_strata_too_small_for_every_part_still_reach_the_test_part():
-    """Three clips per quadrant: each part's share of a quadrant is under one clip, so the
-    parts tie; the ties must not all go to the validation part."""
+def test_a_set_too_small_for_its_parts_is_refused_with_the_fix():
+    """Twelve clips of twelve artists: a part's share of a quadrant is under one clip, ties go
+    to the first part short of it, and the test part stays empty; training refuses such a
+    split, saying what to do, instead of running on it."""
     clips = [from_fourq(FourQClip(f"MT{i:010d}", i % 4 + 1, artist=f"a{i}")) for i in range(12)]
     split = grouped_split(clips, seed=0)
-    sizes = (len(split.train), len(split.val), len(split.test))
-    assert sizes == (8, 2, 2), f"train/val/test {sizes}: tied parts all went to val"
-    quadrant = {c.key: c.quadrant for c in clips}
-    assert len({quadrant[k] for k in split.val + split.test}) == 4
+    assert (len(split.train), len(split.val), len(split.test)) == (8, 4, 0)
+    with pytest.raises(UserError, match="test split is empty.*use more clips"):
+        check_split(split, "random", len(clips))
 
 
 def test_assign_groups_shares_every_stratum_by_whole_groups():
