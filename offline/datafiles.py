@@ -1,5 +1,5 @@
-"""What every dataset reader shares: problems that name their file and line, and a walk of a
-data folder that finds files whatever the nesting."""
+"""What every dataset reader shares: problems that name their file and line, a walk of a data
+folder that finds files whatever the nesting, and the check of an audio file's length."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from emotrack.models.audio import WINDOW_SECONDS, audio_info
+from emotrack.models.errors import UserError
+
+# Problem kinds every reader uses
+MISSING_FILE = "missing-file"
+BAD_HEADER = "bad-header"
+BAD_ROW = "bad-row"
 DUPLICATE = "duplicate"
+UNREADABLE_AUDIO = "unreadable-audio"
+SHORT_AUDIO = "short-audio"
 
 
 @dataclass
@@ -65,3 +74,30 @@ def pick_copy(role: str, paths: list[Path], problems: list[Problem]) -> Path:
             )
         )
     return ordered[0]
+
+
+def audio_duration(path: Path, problems: list[Problem], what: str = "song") -> float | None:
+    """Seconds of audio by the file's header, or None; an unreadable file, or one shorter than
+    a model window, is reported (``what``: "song" or "clip", as the message names it)."""
+    try:
+        info = audio_info(path)
+    except UserError as exc:
+        problems.append(Problem(path, None, UNREADABLE_AUDIO, f"{exc}; the {what} is left out"))
+        return None
+    if info.samplerate <= 0 or info.frames <= 0:
+        problems.append(
+            Problem(path, None, UNREADABLE_AUDIO, f"{path}: no audio in the file; replace it")
+        )
+        return None
+    duration = info.frames / info.samplerate
+    if duration < WINDOW_SECONDS:
+        problems.append(
+            Problem(
+                path,
+                None,
+                SHORT_AUDIO,
+                f"{path}: {duration:.2f} s is shorter than one {WINDOW_SECONDS:g} s window; "
+                f"the {what} is left out, replace the file",
+            )
+        )
+    return duration

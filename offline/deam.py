@@ -21,9 +21,21 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from emotrack.models.audio import AUDIO_EXTENSIONS, WINDOW_SECONDS, audio_info
+from emotrack.models.audio import AUDIO_EXTENSIONS, WINDOW_SECONDS
 from emotrack.models.errors import UserError
-from emotrack.offline.datafiles import DUPLICATE, Problem, norm_name, pick_copy, walk_data
+from emotrack.offline.datafiles import (  # noqa: F401 - the problem kinds, also importable from here
+    BAD_HEADER,
+    BAD_ROW,
+    DUPLICATE,
+    MISSING_FILE,
+    SHORT_AUDIO,
+    UNREADABLE_AUDIO,
+    Problem,
+    audio_duration,
+    norm_name,
+    pick_copy,
+    walk_data,
+)
 
 FIRST_ID, LAST_ID = 1, 2058
 YEAR_LAST_IDS = ((1000, 2013), (2000, 2014), (LAST_ID, 2015))  # (last id, year annotated)
@@ -38,12 +50,7 @@ SAMPLE_COLUMN = re.compile(r"^sample_?(\d+(?:\.\d+)?)ms$")
 DATA_FIX = "point --data-dir at an unpacked DEAM copy, or use --download"
 ROW_FIX = "fix or delete the row; the rest of the file was loaded"
 
-# Problem kinds
-MISSING_FILE = "missing-file"
-BAD_HEADER = "bad-header"
-BAD_ROW = "bad-row"
-UNREADABLE_AUDIO = "unreadable-audio"
-SHORT_AUDIO = "short-audio"
+# Problem kinds of DEAM alone (the shared ones come from datafiles)
 UNKNOWN_ID = "unknown-id"
 
 
@@ -396,31 +403,6 @@ def read_dynamic(path: Path, problems: list[Problem]) -> dict[int, Curve]:
 # ---------------------------------------------------------------------------- loading
 
 
-def _duration(path: Path, problems: list[Problem]) -> float | None:
-    try:
-        info = audio_info(path)
-    except UserError as exc:
-        problems.append(Problem(path, None, UNREADABLE_AUDIO, f"{exc}; the song is left out"))
-        return None
-    if info.samplerate <= 0 or info.frames <= 0:
-        problems.append(
-            Problem(path, None, UNREADABLE_AUDIO, f"{path}: no audio in the file; replace it")
-        )
-        return None
-    duration = info.frames / info.samplerate
-    if duration < WINDOW_SECONDS:
-        problems.append(
-            Problem(
-                path,
-                None,
-                SHORT_AUDIO,
-                f"{path}: {duration:.2f} s is shorter than one {WINDOW_SECONDS:g} s window; "
-                "the song is left out, replace the file",
-            )
-        )
-    return duration
-
-
 def _missing(root: Path, what: str, lost: str) -> Problem:
     return Problem(
         root,
@@ -495,7 +477,7 @@ def load_deam(root: Path, progress: bool = False) -> Deam:
     )
     for song_id, path in audio:
         songs[song_id].audio_path = path
-        songs[song_id].duration = _duration(path, problems)
+        songs[song_id].duration = audio_duration(path, problems)
     return Deam(root, songs, problems, files)
 
 

@@ -22,9 +22,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from emotrack.models.audio import AUDIO_EXTENSIONS, WINDOW_SECONDS, audio_info
+from emotrack.models.audio import AUDIO_EXTENSIONS, WINDOW_SECONDS
 from emotrack.models.errors import UserError
-from emotrack.offline.datafiles import DUPLICATE, Problem, pick_copy, walk_data
+from emotrack.offline.datafiles import (  # noqa: F401 - the problem kinds, also importable from here
+    BAD_HEADER,
+    BAD_ROW,
+    DUPLICATE,
+    MISSING_FILE,
+    SHORT_AUDIO,
+    UNREADABLE_AUDIO,
+    Problem,
+    audio_duration,
+    pick_copy,
+    walk_data,
+)
 
 QUADRANTS = (1, 2, 3, 4)
 # Russell's quadrants as signs of (valence, arousal): +1 positive/high, -1 negative/low.
@@ -34,12 +45,7 @@ QUADRANT_CELL = re.compile(r"^\s*q?\s*([1-4])\s*$", re.IGNORECASE)
 DATA_FIX = "point --data-dir at an unpacked 4Q copy (MER_audio_taffc_dataset from mir.dei.uc.pt)"
 ROW_FIX = "fix or delete the row; the rest of the file was loaded"
 
-# Problem kinds (shared names with the DEAM reader where the meaning is the same)
-MISSING_FILE = "missing-file"
-BAD_HEADER = "bad-header"
-BAD_ROW = "bad-row"
-UNREADABLE_AUDIO = "unreadable-audio"
-SHORT_AUDIO = "short-audio"
+# Problem kinds of 4Q alone (the shared ones come from datafiles)
 UNKNOWN_QUADRANT = "unknown-quadrant"
 UNLABELLED_AUDIO = "unlabelled-audio"
 FOLDER_MISMATCH = "folder-mismatch"
@@ -328,26 +334,6 @@ def read_metadata(path: Path, problems: list[Problem]) -> dict[str, FourQClip]:
 # ---------------------------------------------------------------------------- loading
 
 
-def _duration(path: Path, problems: list[Problem]) -> float | None:
-    try:
-        info = audio_info(path)
-    except UserError as exc:
-        problems.append(Problem(path, None, UNREADABLE_AUDIO, f"{exc}; the clip is left out"))
-        return None
-    duration = info.frames / info.samplerate if info.samplerate > 0 else 0.0
-    if duration < WINDOW_SECONDS:
-        problems.append(
-            Problem(
-                path,
-                None,
-                SHORT_AUDIO,
-                f"{path}: {duration:.2f} s is shorter than one {WINDOW_SECONDS:g} s window; "
-                "the clip is left out, replace the file",
-            )
-        )
-    return duration
-
-
 def load_fourq(root: Path, progress: bool = False) -> FourQ:
     """Find and read a 4Q copy under ``root``. UserError only when nothing usable is there."""
     root = Path(root).expanduser()
@@ -414,5 +400,5 @@ def load_fourq(root: Path, progress: bool = False) -> FourQ:
     )
     for song, path in bar:
         clips[song].audio_path = path
-        clips[song].duration = _duration(path, problems)
+        clips[song].duration = audio_duration(path, problems, "clip")
     return FourQ(root, clips, problems, files)
