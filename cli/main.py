@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "bench": ("emotrack.bench", "measure front end, inference, latency and memory here"),
     "export": ("emotrack.offline.export", "export a trained run to ONNX"),
     "scan": ("emotrack.library.scan_command:scan", "track a music library into a database"),
+    "playlist": ("emotrack.library.playlist_command:playlist", "mood playlists from a library"),
 }
 
 
