@@ -9,10 +9,11 @@ from pathlib import Path
 
 from emotrack.library.discovery import find_audio
 from emotrack.library.identity import model_id
-from emotrack.library.pipeline import ScanConfig, ScanReport, Terminated
+from emotrack.library.pipeline import ScanConfig, Terminated
 from emotrack.library.pool import default_workers
 from emotrack.library.store import DB_ENV, Store, default_db
 from emotrack.library.todo import Todo, plan
+from emotrack.library.writer import ScanReport
 from emotrack.models.audio import AUDIO_EXTENSIONS, TRACK_HOP_SECONDS
 from emotrack.models.errors import UserError
 
@@ -217,7 +218,7 @@ def tag_done_songs(store: Store, paths: list[str], report: ScanReport) -> None:
         report.tagged += 1
 
 
-def describe_report(report: ScanReport, store: Store) -> str:
+def describe_report(report: ScanReport, store: Store | None) -> str:
     lines = []
     if report.interrupted:
         lines.append(f"scan {report.interrupted}: every song finished so far is saved")
@@ -235,9 +236,10 @@ def describe_report(report: ScanReport, store: Store) -> str:
     if report.failed > len(report.failures):
         lines.append(f"  ... and {report.failed - len(report.failures)} more failed")
     lines += [f"  tags: {reason}" for reason in report.tag_errors]
-    counts = store.counts()
-    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
-    lines.append(f"database: {store.path} ({summary or 'empty'})")
+    if store is not None:
+        counts = store.counts()
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+        lines.append(f"database: {store.path} ({summary or 'empty'})")
     return "\n".join(lines)
 
 
