@@ -163,6 +163,7 @@ def track(ray, tasks: list[Task], args: argparse.Namespace, hop: float, model_id
             "device": args.device,
             "backend": args.backend,
             "precision": args.precision,
+            "threads": args.threads,
             "hop_seconds": hop,
             "model_id": model_id,
             "batch": args.batch,
@@ -192,11 +193,13 @@ def _decode_row(item: dict) -> dict:
 class Tracker:
     """A Ray actor: the engine, loaded once; songs in, result rows out."""
 
-    def __init__(self, model, device, backend, precision, hop_seconds, model_id, batch):
+    def __init__(self, model, device, backend, precision, threads, hop_seconds, model_id, batch):
         from emotrack.tracker.commands import default_model
         from emotrack.tracker.engine import Engine
 
-        self.engine = Engine.load(model or default_model(), device, backend, precision=precision)
+        self.engine = Engine.load(
+            model or default_model(), device, backend, threads=threads, precision=precision
+        )
         self.hop, self.model_id = hop_seconds, model_id
         self.buffer = np.empty((batch or 4 * self.engine.batch_size, WINDOW_SAMPLES), np.float32)
 

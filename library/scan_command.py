@@ -83,6 +83,13 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"decoding processes (default {default_workers()}: every core but one)",
     )
     work.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="threads for the model on a CPU (default: every core; with few cores, fewer "
+        "threads leave the decoding workers a core of their own)",
+    )
+    work.add_argument(
         "--batch",
         type=int,
         metavar="N",
@@ -123,8 +130,10 @@ def run_scan(args: argparse.Namespace) -> int:
     hop = check_hop(args.hop)
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: give at least 1")
-    if args.batch is not None and args.batch < 1:
-        raise UserError(f"--batch {args.batch}: give at least 1")
+    for option in ("batch", "threads"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise UserError(f"--{option} {value}: give at least 1")
     if args.parquet is not None and args.ray is None:
         raise UserError("--parquet needs --ray (the local scan writes the database)")
     if args.ray is not None:
@@ -158,7 +167,13 @@ def load_engine(args: argparse.Namespace):
     from emotrack.tracker.engine import Engine
 
     model = args.model if args.model is not None else default_model()
-    engine = Engine.load(model, device=args.device, backend=args.backend, precision=args.precision)
+    engine = Engine.load(
+        model,
+        device=args.device,
+        backend=args.backend,
+        threads=args.threads,
+        precision=args.precision,
+    )
     print(f"model: {engine.describe()}", file=sys.stderr)
     return engine
 
