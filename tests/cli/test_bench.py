@@ -34,7 +34,7 @@ def test_bench_refuses_an_unknown_backbone(capsys):
 
 def test_bench_scan_times_the_scan_file_mode_and_another_command(tmp_path, capsys):
     report = tmp_path / "scan.json"
-    other = f"{sys.executable} -c \"import sys, os; sys.exit(len(os.listdir(sys.argv[1])) != 3)\""
+    other = f'{sys.executable} -c "import sys, os; sys.exit(len(os.listdir(sys.argv[1])) != 3)"'
     args = ["bench", "--scan", "--backbones", "cnn", "--runtimes", "onnx", "--scan-songs", "3"]
     args += ["--scan-seconds", "8", "--scan-file-mode", "--compare", other + " {dir}"]
     assert main([*args, "--json", str(report)]) == 0
