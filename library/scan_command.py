@@ -93,8 +93,8 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=int,
         metavar="N",
-        help="windows per model call, from as many songs as it takes (default: 4 times the "
-        "engine's own batch: 256 on a GPU, 64 for the CNN on a CPU)",
+        help="windows per model call, from as many songs as it takes (default: 256 on a GPU; "
+        "on a CPU the engine's own, 16 for the CNN, 8 otherwise)",
     )
     work.add_argument(
         "--retry-failed", action="store_true", help="try songs that failed before again"
@@ -149,7 +149,7 @@ def run_scan(args: argparse.Namespace) -> int:
         config = ScanConfig(
             hop_seconds=hop,
             workers=max(1, min(args.workers, len(todo.tasks))),
-            batch=args.batch or 4 * engine.batch_size,
+            batch=args.batch or (4 if engine.on_gpu else 1) * engine.batch_size,
             lanes=2 if engine.on_gpu else 1,
             write_tags=args.write_tags,
         )
