@@ -14,6 +14,7 @@ import numpy as np
 
 from emotrack.library.decode import Decoded
 from emotrack.models.audio import MEL_IMAGE, frame_windows, window_starts
+from emotrack.tracker.quality import window_flags
 
 WINDOW_SAMPLES = MEL_IMAGE.window_samples  # every model's window: 5 s at 16 kHz
 
@@ -25,12 +26,15 @@ class SongWindows:
         self.decoded = decoded
         self.starts = window_starts(len(decoded.samples), MEL_IMAGE, hop_seconds=hop_seconds)
         self.values = np.empty((len(self.starts), 2), np.float32)
+        self.flags: list[tuple[str, ...]] = [()] * len(self.starts)  # tracker.quality's
         self._remaining = len(self.starts)
         self._lock = threading.Lock()
 
-    def fill(self, offset: int, values: np.ndarray) -> bool:
-        """Store values for windows ``offset...``; True when this was the song's last part."""
+    def fill(self, offset: int, values: np.ndarray, flags: list[tuple[str, ...]]) -> bool:
+        """Store values and flags for windows ``offset...``; True when this was the song's
+        last part."""
         self.values[offset : offset + len(values)] = values
+        self.flags[offset : offset + len(values)] = flags
         with self._lock:  # parts of one song may finish in different threads
             self._remaining -= len(values)
             done = self._remaining == 0
@@ -70,11 +74,13 @@ def cut(plan: Plan, buffer: np.ndarray) -> np.ndarray:
     return buffer[:rows]
 
 
-def hand_out(plan: Plan, values: np.ndarray) -> list[SongWindows]:
-    """Give each song its part of ``values``; returns the songs now complete."""
+def hand_out(plan: Plan, windows: np.ndarray, values: np.ndarray) -> list[SongWindows]:
+    """Give each song its part of ``values`` and its windows' flags (silent, clipped, ... as
+    the tracker flags them); returns the songs now complete."""
+    flags = [window_flags(window) for window in windows]
     done, rows = [], 0
     for song, offset, take in plan:
-        if song.fill(offset, values[rows : rows + take]):
+        if song.fill(offset, values[rows : rows + take], flags[rows : rows + take]):
             done.append(song)
         rows += take
     return done

@@ -153,7 +153,8 @@ class Scan:
                 continue
             if plan is None:
                 return
-            for song in hand_out(plan, self.engine.predict(cut(plan, buffer))):
+            windows = cut(plan, buffer)
+            for song in hand_out(plan, windows, self.engine.predict(windows)):
                 self._put(self._results, song)
 
     def _write(self) -> None:
@@ -169,7 +170,7 @@ class Scan:
             if item is None:
                 break
             if isinstance(item, SongWindows):
-                writer.ok(ok_row(item.decoded, item.values, hop, self.model_id))
+                writer.ok(ok_row(item.decoded, item.values, hop, self.model_id, item.flags))
             elif item.unchanged:
                 writer.unchanged(item.path, item.size, item.mtime_ns)
             else:

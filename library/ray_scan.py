@@ -224,9 +224,14 @@ class Tracker:
             decoded.duration = len(decoded.samples) / SAMPLE_RATE
             songs.append(SongWindows(decoded, self.hop))
         for plan in plans(songs, len(self.buffer)):
-            hand_out(plan, self.engine.predict(cut(plan, self.buffer)))
+            windows = cut(plan, self.buffer)
+            hand_out(plan, windows, self.engine.predict(windows))
         for song in songs:
-            rows.append(_result("ok", ok_row(song.decoded, song.values, self.hop, self.model_id)))
+            rows.append(
+                _result(
+                    "ok", ok_row(song.decoded, song.values, self.hop, self.model_id, song.flags)
+                )
+            )
         return {name: [row[name] for row in rows] for name in RESULT_COLUMNS}
 
 

@@ -19,8 +19,10 @@ from emotrack.tracker.output import summarise
 from emotrack.tracker.session import Estimate
 
 
-def timeline(values: np.ndarray, hop_seconds: float) -> list[Estimate]:
-    """(windows, 2) valence, arousal -> the tracker's estimates (window ends from 5 s on)."""
+def timeline(values: np.ndarray, hop_seconds: float, flags=None) -> list[Estimate]:
+    """(windows, 2) valence, arousal (and each window's flags) -> the tracker's estimates
+    (window ends from 5 s on)."""
+    flags = flags or [()] * len(values)
     return [
         Estimate(
             time=WINDOW_SECONDS + i * hop_seconds,
@@ -29,13 +31,16 @@ def timeline(values: np.ndarray, hop_seconds: float) -> list[Estimate]:
             raw_valence=float(v),
             raw_arousal=float(a),
             latency_ms=0.0,
+            flags=tuple(flags[i]),
         )
         for i, (v, a) in enumerate(values.tolist())
     ]
 
 
-def ok_row(decoded: Decoded, values: np.ndarray, hop_seconds: float, model_id: str) -> SongRow:
-    summary = summarise(timeline(values, hop_seconds))
+def ok_row(
+    decoded: Decoded, values: np.ndarray, hop_seconds: float, model_id: str, flags=None
+) -> SongRow:
+    summary = summarise(timeline(values, hop_seconds, flags))
     return SongRow(
         path=decoded.path,
         size=decoded.size,

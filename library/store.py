@@ -288,11 +288,11 @@ class Store:
             return dict(rows.fetchall())
 
     def songs(self) -> Iterator[Song]:
-        """Every song tracked ok, by path."""
+        """Every song tracked ok that holds music (not only silence), by path."""
         with _errors(self.path, "read"):
             rows = self._db.execute(
                 "SELECT path, duration, valence_mean, arousal_mean, mood, model_id "
-                "FROM songs WHERE status = 'ok' ORDER BY path"
+                "FROM songs WHERE status = 'ok' AND valence_mean IS NOT NULL ORDER BY path"
             ).fetchall()
         return (Song(*row) for row in rows)
 

@@ -45,6 +45,8 @@ def write_tags(path: str | Path, summary: dict) -> FileState:
     no tags mutagen can write, or the file cannot be written."""
     import mutagen
 
+    if summary.get("valence_mean") is None:
+        raise TagError(f"{path}: no window of music in it (silence); tags not written")
     values = tag_values(summary)
     try:
         audio = mutagen.File(path)
