@@ -126,7 +126,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--light: the ONNX model to track with (default: an untrained CNN, exported; "
         "that needs the train extra)",
     )
+    add_scan_arguments(parser)
     parser.add_argument("--json", type=Path, metavar="FILE", help="write all numbers to FILE")
+
+
+def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
+    from emotrack.models.audio import TRACK_HOP_SECONDS
+
+    scan = parser.add_argument_group("library scan (emotrack bench --scan)")
+    scan.add_argument(
+        "--scan",
+        action="store_true",
+        help="instead: time `emotrack scan` on a folder of songs in a fresh process (start "
+        "included): songs/hour, x real time, CPU and GPU use; per backbone and runtime",
+    )
+    scan.add_argument(
+        "--scan-dir", type=Path, metavar="DIR", help="songs to scan (default: generated MP3s)"
+    )
+    scan.add_argument(
+        "--scan-songs", type=int, default=48, metavar="N", help="generated songs (default 48)"
+    )
+    scan.add_argument(
+        "--scan-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="length of each generated song (default 30)",
+    )
+    scan.add_argument(
+        "--scan-model",
+        type=Path,
+        metavar="PATH",
+        help="scan with this model instead of untrained ones",
+    )
+    scan.add_argument(
+        "--scan-file-mode",
+        action="store_true",
+        help="also time `emotrack file DIR --fast` on the same songs",
+    )
+    scan.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="CMD",
+        help="also time CMD on the same songs ({dir} is their folder); repeatable",
+    )
+    scan.add_argument(
+        "--hop",
+        type=float,
+        default=TRACK_HOP_SECONDS,
+        metavar="S",
+        help=f"the scan's hop (default {TRACK_HOP_SECONDS})",
+    )
+    scan.add_argument("--workers", type=int, metavar="N", help="scan decode workers")
+    scan.add_argument("--batch", type=int, metavar="N", help="scan windows per model call")
+    scan.add_argument("--threads", type=int, metavar="N", help="scan model threads on a CPU")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,6 +196,10 @@ def run(args: argparse.Namespace) -> int:
     device = torch_device(args.device)
     machine = machine_info(device)
     print(f"emotrack bench on {machine['summary']}", file=sys.stderr)
+    if args.scan:
+        from emotrack.bench_scan import run_scan_bench
+
+        return run_scan_bench(args, device, machine)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="emotrack-bench-") as tmp:
         tmp = Path(tmp)

@@ -30,6 +30,8 @@ SUBCOMMANDS = {
     "demo": ("emotrack.demo", "generate data, train a small model, track a song (no download)"),
     "bench": ("emotrack.bench", "measure front end, inference, latency and memory here"),
     "export": ("emotrack.offline.export", "export a trained run to ONNX"),
+    "scan": ("emotrack.library.scan_command:scan", "track a music library into a database"),
+    "playlist": ("emotrack.library.playlist_command:playlist", "mood playlists from a library"),
 }
 
 

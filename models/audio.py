@@ -199,12 +199,19 @@ def window_starts(
 
 
 def frame_windows(
-    samples: np.ndarray, starts: np.ndarray, config: AudioConfig = MEL_IMAGE
+    samples: np.ndarray,
+    starts: np.ndarray,
+    config: AudioConfig = MEL_IMAGE,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Cut (n_windows, window_samples) from mono audio; zero-pads past the end."""
+    """Cut (n_windows, window_samples) float32 from mono audio; zero-pads past the end.
+    ``out``: an array of that shape to fill (e.g. part of a batch) instead of a new one."""
     width = config.window_samples
     need = int(starts.max(initial=0)) + width
     if len(samples) < need:
         samples = np.pad(samples, (0, need - len(samples)))
-    index = starts[:, None] + np.arange(width)[None, :]
-    return samples[index].astype(np.float32, copy=False)
+    if out is None:
+        out = np.empty((len(starts), width), np.float32)
+    for row, start in zip(out, starts.tolist(), strict=True):  # a copy per row: no index array
+        row[:] = samples[start : start + width]
+    return out

@@ -1,6 +1,9 @@
 """`emotrack bench`: every measurement runs and the JSON holds the numbers."""
 
 import json
+import sys
+
+import pytest
 
 from emotrack.main import main
 
@@ -27,3 +30,20 @@ def test_bench_measures_front_end_inference_latency_and_file_mode(tmp_path, caps
 def test_bench_refuses_an_unknown_backbone(capsys):
     assert main(["bench", "--backbones", "resnet"]) == 2
     assert "resnet" in capsys.readouterr().err
+
+
+def test_bench_scan_times_the_scan_file_mode_and_another_command(tmp_path, capsys):
+    report = tmp_path / "scan.json"
+    other = f'{sys.executable} -c "import sys, os; sys.exit(len(os.listdir(sys.argv[1])) != 3)"'
+    args = ["bench", "--scan", "--backbones", "cnn", "--runtimes", "onnx", "--scan-songs", "3"]
+    args += ["--scan-seconds", "8", "--scan-file-mode", "--compare", other + " {dir}"]
+    assert main([*args, "--json", str(report)]) == 0
+    rows = {r["what"]: r for r in json.loads(report.read_text())["results"]}
+    assert set(rows) == {"scan", "file --fast", "compare"}
+    for row in rows.values():
+        numbers = row["numbers"]
+        assert numbers["songs"] == 3 and numbers["audio_s"] == pytest.approx(24, abs=0.5)
+        assert numbers["wall_s"] > 0 and numbers["songs_per_hour"] > 0
+    scan = rows["scan"]["numbers"]
+    assert scan["scan_realtime_factor"] >= scan["realtime_factor"] > 0  # start not included
+    assert "scan" in capsys.readouterr().out

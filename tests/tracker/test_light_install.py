@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "cli", "models", "offline", "tracker")
+SOURCES = ("pyproject.toml", "README.md", "cli", "library", "models", "offline", "tracker")
 LIGHT_LIMIT_MB = 300  # the goal for the plain install on disk
 SHIPPED_FIXTURE = "test-fixture.onnx"
 

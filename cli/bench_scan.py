@@ -1,0 +1,277 @@
+"""`emotrack bench --scan`: how fast `emotrack scan` tracks a library on this machine.
+
+Each measurement runs the real command in a fresh process on a folder of songs (generated
+MP3s, or ``--scan-dir``), into a new database, and times it from process start to exit:
+songs/hour and x real time, with the scan's own rate (its scanning phase, without process
+start and model loading) beside them, the machine's CPU use and, on a GPU, its utilisation
+(sampled with nvidia-smi). ``--compare CMD`` times another command on the same folder the same
+way (``{dir}`` stands for the folder), e.g. another tagger, or `emotrack file DIR --fast`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import soundfile as sf
+
+SCAN_RATE = re.compile(r"([\d,]+) songs/hour, ([\d,]+)x real time")
+DISTINCT_SONGS = 8  # generated songs; the folder holds copies of them (each decoded anew)
+SONG_RATE = 44_100
+
+
+def library_folder(folder: Path, songs: int, seconds: float) -> Path:
+    """``songs`` MP3 files of ``seconds`` each (44.1 kHz stereo, as a library's would be):
+    copies of a few generated songs with different moods."""
+    from emotrack.offline.synth_music import Drift, render
+    from emotrack.offline.synthetic import encode_mp3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(min(songs, DISTINCT_SONGS)):
+        angle = 2 * np.pi * i / DISTINCT_SONGS
+        valence = Drift(0.6 * np.cos(angle), (0.2,), (1 / 40,), (0.0,))
+        arousal = Drift(0.6 * np.sin(angle), (0.2,), (1 / 50,), (1.0,))
+        audio = render(valence, arousal, seconds, SONG_RATE, 2, np.random.default_rng(i))
+        path = folder / f"song{i:05d}.mp3"
+        path.write_bytes(encode_mp3(audio, SONG_RATE))
+        made.append(path)
+    for i in range(len(made), songs):
+        shutil.copyfile(made[i % len(made)], folder / f"song{i:05d}.mp3")
+    return folder
+
+
+def audio_seconds(folder: Path) -> tuple[int, float]:
+    """(songs, seconds of audio) of the audio files in ``folder``."""
+    from emotrack.library.discovery import find_audio
+
+    songs, seconds = 0, 0.0
+    for found in find_audio([folder]):
+        if found.problem is None:
+            with open(found.path, "rb") as handle:
+                info = sf.info(handle)
+            songs, seconds = songs + 1, seconds + info.frames / info.samplerate
+    return songs, seconds
+
+
+def scan_command(folder: Path, db: Path, model: Path, device: str, backend: str, args) -> list:
+    command = [
+        sys.executable,
+        "-m",
+        "emotrack",
+        "scan",
+        str(folder),
+        "--db",
+        str(db),
+        "--model",
+        str(model),
+        "--device",
+        device,
+        "--backend",
+        backend,
+        "--hop",
+        str(args.hop),
+    ]
+    if args.precision != "auto" and backend == "torch":
+        command += ["--precision", args.precision]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
+    if args.batch:
+        command += ["--batch", str(args.batch)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    return command
+
+
+def timed(command: list[str], songs: int, seconds: float, gpu: bool) -> dict:
+    """Run ``command`` to its end; wall time from start to exit and what it used meanwhile."""
+    cpu = CpuSampler()
+    gpu_sampler = GpuSampler() if gpu else None
+    began = time.perf_counter()
+    with cpu, gpu_sampler or _Nothing():
+        done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{shlex.join(command)} failed ({done.returncode}):\n{tail}")
+    numbers = {
+        "songs": songs,
+        "audio_s": seconds,
+        "wall_s": wall,
+        "songs_per_hour": 3600 * songs / wall,
+        "realtime_factor": seconds / wall,
+        "cpu_util_pct": cpu.mean(),
+    }
+    match = SCAN_RATE.search(done.stderr)
+    if match:  # the scan's own rate, over its scanning phase
+        numbers["scan_songs_per_hour"] = float(match.group(1).replace(",", ""))
+        numbers["scan_realtime_factor"] = float(match.group(2).replace(",", ""))
+    if gpu_sampler is not None:
+        numbers.update(gpu_sampler.summary())
+    return numbers
+
+
+class CpuSampler:
+    """The whole machine's CPU use (percent of all cores) while active."""
+
+    def __enter__(self) -> CpuSampler:
+        psutil.cpu_percent()
+        self._stop = threading.Event()
+        self.samples: list[float] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.samples.append(psutil.cpu_percent())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def mean(self) -> float | None:
+        return float(np.mean(self.samples)) if self.samples else None
+
+
+class GpuSampler:
+    """GPU utilisation from ``nvidia-smi`` every 200 ms (nothing where there is none)."""
+
+    def __enter__(self) -> GpuSampler:
+        self.samples: list[float] = []
+        self._process = None
+        if shutil.which("nvidia-smi"):
+            self._process = subprocess.Popen(
+                [
+                    "nvidia-smi",
+                    "--query-gpu=utilization.gpu",
+                    "--format=csv,noheader,nounits",
+                    "-lms",
+                    "200",
+                    "-i",
+                    "0",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            self._reader = threading.Thread(target=self._read, daemon=True)
+            self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            try:
+                self.samples.append(float(line.strip()))
+            except ValueError:
+                continue
+
+    def __exit__(self, *exc) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait()
+            self._reader.join(timeout=2)
+
+    def summary(self) -> dict:
+        """Mean over the whole run, and over the busy part (first to last sample above 0)."""
+        if not self.samples:
+            return {}
+        values = np.array(self.samples)
+        busy = np.flatnonzero(values > 0)
+        active = values[busy[0] : busy[-1] + 1] if len(busy) else values
+        return {"gpu_util_pct": float(values.mean()), "gpu_util_busy_pct": float(active.mean())}
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def run_scan_bench(args, device, machine: dict) -> int:
+    """`emotrack bench --scan`: one scan per backbone and runtime, then each --compare."""
+    import tempfile
+
+    from emotrack.bench import Row, _onnx_has_cuda, _say, make_run, render_table
+    from emotrack.models.atomic import write_json
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="emotrack-bench-scan-") as tmp:
+        tmp = Path(tmp)
+        folder = args.scan_dir
+        if folder is None:
+            _say(f"writing {args.scan_songs} songs of {args.scan_seconds:g} s")
+            folder = library_folder(tmp / "library", args.scan_songs, args.scan_seconds)
+        songs, seconds = audio_seconds(folder)
+        if songs == 0:
+            raise RuntimeError(f"{folder}: no audio files to scan")
+        _say(f"{songs} songs, {seconds / 3600:.2f} h of audio in {folder}")
+        on_gpu = device.type == "cuda"
+        models = (
+            [(name, make_run(tmp / name, name, "onnx" in args.runtimes)) for name in args.backbones]
+            if args.scan_model is None
+            else [("given", args.scan_model)]
+        )
+        for name, model in models:
+            for runtime in args.runtimes:
+                where = str(device) if runtime == "torch" or _onnx_has_cuda() else "cpu"
+                path = model / "model.onnx" if runtime == "onnx" and model.is_dir() else model
+                for what, command in _commands(
+                    args, folder, tmp / f"{name}-{runtime}.db", path, where, runtime
+                ):
+                    _say(f"{what}: {name} / {runtime} on {where}")
+                    numbers = timed(command, songs, seconds, on_gpu)
+                    rows.append(Row(what, name, runtime, where, numbers))
+        for template in args.compare:
+            command = shlex.split(template.replace("{dir}", shlex.quote(str(folder))))
+            _say(f"compare: {shlex.join(command)}")
+            rows.append(
+                Row(
+                    "compare",
+                    Path(command[0]).name,
+                    template[:60],
+                    "-",
+                    timed(command, songs, seconds, on_gpu),
+                )
+            )
+    print(render_table(rows))
+    if args.json:
+        write_json(args.json, {"machine": machine, "results": [r.__dict__ for r in rows]})
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def _commands(args, folder: Path, db: Path, model: Path, device: str, runtime: str):
+    yield "scan", scan_command(folder, db, model, device, runtime, args)
+    if args.scan_file_mode:
+        yield (
+            "file --fast",
+            [
+                sys.executable,
+                "-m",
+                "emotrack",
+                "file",
+                str(folder),
+                "--fast",
+                "--no-tui",
+                "--model",
+                str(model),
+                "--device",
+                device,
+                "--backend",
+                runtime,
+                "--hop",
+                str(args.hop),
+                "--csv",
+                str(db.with_suffix(".csv")),
+            ],
+        )

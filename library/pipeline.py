@@ -1,0 +1,200 @@
+"""The scan on one machine: decode workers -> batched inference -> one database writer.
+
+::
+
+    DecodePool (processes: hash, decode, resample)           one result per song
+      -> planner thread: cuts each song's window starts into batches of ``batch`` windows,
+         a batch spanning as many songs as it takes
+      -> inference lanes (threads): copy the windows into a batch buffer, engine.predict
+      -> writer thread: summary and timeline per song, tags, rows committed in transactions
+
+Every queue is bounded and a song's samples are dropped as soon as its last window has been
+through the model, so memory depends on the batch size and the number of workers, not on the
+size of the library. On a GPU two lanes take turns: one copies windows while the other's
+batch is on the GPU. Ctrl+C (or SIGTERM) stops the scan; every finished song is committed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from emotrack.library.batching import WINDOW_SAMPLES, SongWindows, cut, hand_out, plans
+from emotrack.library.decode import Decoded, Task
+from emotrack.library.pool import DecodePool
+from emotrack.library.results import failed_row, ok_row
+from emotrack.library.store import Store
+from emotrack.library.writer import COMMIT_SECONDS, COMMIT_SONGS, RowWriter, ScanReport
+from emotrack.tracker.engine import Engine
+
+WAIT_S = 0.2
+
+
+class Terminated(BaseException):
+    """SIGTERM during a scan: stop as for Ctrl+C (exit code 143)."""
+
+
+@dataclass
+class ScanConfig:
+    hop_seconds: float
+    workers: int
+    batch: int  # windows per engine call
+    lanes: int = 1  # inference threads
+    write_tags: bool = False
+    commit_seconds: float = COMMIT_SECONDS
+    commit_songs: int = COMMIT_SONGS
+
+
+class Scan:
+    """One run of the pipeline over ``tasks``; ``on_song(report)`` after each song."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        model_id: str,
+        config: ScanConfig,
+        on_song: Callable[[ScanReport], None] | None = None,
+    ) -> None:
+        self.engine, self.store, self.model_id, self.config = engine, store, model_id, config
+        self.report = ScanReport()
+        self.writer = RowWriter(
+            store,
+            self.report,
+            config.write_tags,
+            on_song,
+            config.commit_seconds,
+            config.commit_songs,
+        )
+        self._stop = threading.Event()
+        self._plans: queue.Queue = queue.Queue(maxsize=2 * config.lanes)
+        self._results: queue.Queue = queue.Queue(maxsize=4 * config.commit_songs)
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def run(self, tasks: list[Task]) -> ScanReport:
+        """Scan every task. Returns the report; Ctrl+C / SIGTERM end it early (marked in the
+        report), what finished is committed. A database error is raised after the threads
+        stop (nothing committed is lost)."""
+        began = time.monotonic()
+        pool = DecodePool(self.config.workers)
+        planner = _thread(self._guarded(self._plan, pool, tasks), "emotrack-plan")
+        lanes = [
+            _thread(self._guarded(self._lane), f"emotrack-lane-{i}")
+            for i in range(self.config.lanes)
+        ]
+        writer = _thread(self._guarded(self._write), "emotrack-write")
+        try:
+            try:
+                _join([planner, *lanes])
+            except KeyboardInterrupt:
+                self.report.interrupted = "interrupted"
+            except Terminated:
+                self.report.interrupted = "terminated"
+            if self.report.interrupted:
+                self._stop.set()
+                _join([planner, *lanes])
+        finally:
+            while writer.is_alive():  # the end mark; a writer that died takes nothing
+                try:
+                    self._results.put(None, timeout=WAIT_S)
+                    break
+                except queue.Full:
+                    continue
+            _join([writer])
+            pool.close()
+            self.report.wall_seconds = time.monotonic() - began
+        if self._errors:
+            raise self._errors[0]
+        return self.report
+
+    # ------------------------------------------------------------------------ threads
+
+    def _guarded(self, body: Callable, *args) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                body(*args)
+            except BaseException as exc:  # reported by run(); the other threads stop
+                with self._lock:
+                    self._errors.append(exc)
+                self._stop.set()
+
+        return run
+
+    def _plan(self, pool: DecodePool, tasks: list[Task]) -> None:
+        """Decoded songs -> batches of ``batch`` windows; failed and unchanged songs go
+        straight to the writer."""
+        for plan in plans(self._songs(pool, tasks), self.config.batch):
+            self._put(self._plans, plan)
+        for _ in range(self.config.lanes):
+            self._put(self._plans, None)
+
+    def _songs(self, pool: DecodePool, tasks: list[Task]) -> Iterator[SongWindows]:
+        for decoded in pool.run(tasks, self._stop):
+            if self._stop.is_set():
+                return
+            if decoded.samples is None:
+                self._put(self._results, decoded)
+            else:
+                yield SongWindows(decoded, self.config.hop_seconds)
+
+    def _lane(self) -> None:
+        """Batches -> engine -> values into their songs; finished songs to the writer."""
+        buffer = np.empty((self.config.batch, WINDOW_SAMPLES), np.float32)
+        while not self._stop.is_set():
+            try:
+                plan = self._plans.get(timeout=WAIT_S)
+            except queue.Empty:
+                continue
+            if plan is None:
+                return
+            windows = cut(plan, buffer)
+            for song in hand_out(plan, windows, self.engine.predict(windows)):
+                self._put(self._results, song)
+
+    def _write(self) -> None:
+        """Rows committed as they come (see RowWriter); the rest at the end, also after
+        Ctrl+C."""
+        writer, hop = self.writer, self.config.hop_seconds
+        while True:
+            try:
+                item = self._results.get(timeout=WAIT_S)
+            except queue.Empty:
+                writer.tick()
+                continue
+            if item is None:
+                break
+            if isinstance(item, SongWindows):
+                writer.ok(ok_row(item.decoded, item.values, hop, self.model_id, item.flags))
+            elif item.unchanged:
+                writer.unchanged(item.path, item.size, item.mtime_ns)
+            else:
+                writer.failed(failed_row(item, self.model_id))
+        writer.flush()
+
+    def _put(self, target: queue.Queue, item: SongWindows | Decoded | list | None) -> None:
+        """Put, unless the scan stops first (then the item is dropped)."""
+        while not self._stop.is_set():
+            try:
+                target.put(item, timeout=WAIT_S)
+                return
+            except queue.Full:
+                continue
+
+
+def _thread(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    """Wait for the threads, in short waits so Ctrl+C and SIGTERM reach the main thread."""
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(WAIT_S)
