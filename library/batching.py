@@ -26,15 +26,19 @@ class SongWindows:
         self.decoded = decoded
         self.starts = window_starts(len(decoded.samples), MEL_IMAGE, hop_seconds=hop_seconds)
         self.values = np.empty((len(self.starts), 2), np.float32)
-        self.flags: list[tuple[str, ...]] = [()] * len(self.starts)  # tracker.quality's
+        # tracker.quality's flags: from the decoding worker when it flagged this hop's windows
+        known = decoded.flags is not None and len(decoded.flags) == len(self.starts)
+        self.flags: list[tuple[str, ...]] = decoded.flags if known else [()] * len(self.starts)
+        self.flagged = known
         self._remaining = len(self.starts)
         self._lock = threading.Lock()
 
-    def fill(self, offset: int, values: np.ndarray, flags: list[tuple[str, ...]]) -> bool:
-        """Store values and flags for windows ``offset...``; True when this was the song's
-        last part."""
+    def fill(self, offset: int, values: np.ndarray, flags: list[tuple[str, ...]] | None) -> bool:
+        """Store values (and flags, unless the worker gave them) for windows ``offset...``;
+        True when this was the song's last part."""
         self.values[offset : offset + len(values)] = values
-        self.flags[offset : offset + len(values)] = flags
+        if flags is not None:
+            self.flags[offset : offset + len(values)] = flags
         with self._lock:  # parts of one song may finish in different threads
             self._remaining -= len(values)
             done = self._remaining == 0
@@ -75,12 +79,14 @@ def cut(plan: Plan, buffer: np.ndarray) -> np.ndarray:
 
 
 def hand_out(plan: Plan, windows: np.ndarray, values: np.ndarray) -> list[SongWindows]:
-    """Give each song its part of ``values`` and its windows' flags (silent, clipped, ... as
-    the tracker flags them); returns the songs now complete."""
-    flags = [window_flags(window) for window in windows]
+    """Give each song its part of ``values`` and, where its decoding worker did not flag them,
+    its windows' flags (silent, clipped, ... as the tracker flags them); returns the songs now
+    complete."""
     done, rows = [], 0
     for song, offset, take in plan:
-        if song.fill(offset, values[rows : rows + take], flags[rows : rows + take]):
+        part = windows[rows : rows + take]
+        flags = None if song.flagged else [window_flags(window) for window in part]
+        if song.fill(offset, values[rows : rows + take], flags):
             done.append(song)
         rows += take
     return done

@@ -1,9 +1,11 @@
-"""What a scan's worker process does with one song: hash it, decode it to 16 kHz mono.
+"""What a scan's worker process does with one song: hash it, decode it to 16 kHz mono, and
+flag its windows (silent, clipped, ... as the tracker does).
 
 Runs in worker processes that import numpy, soundfile and soxr (through
 ``emotrack.models.audio``), never torch. The 5 s windows are cut later, in the process that
 runs the model, from these samples: a song's samples are a tenth of the size of its windows
-at a 0.5 s hop, so less goes between processes.
+at a 0.5 s hop, so less goes between processes. Their flags are worked out here, where the
+cores are many, not in that one process.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from emotrack.library.identity import content_hash
-from emotrack.models.audio import SAMPLE_RATE, WINDOW_SECONDS, AudioError, load_audio
+from emotrack.models.audio import (
+    MEL_IMAGE,
+    SAMPLE_RATE,
+    WINDOW_SECONDS,
+    AudioError,
+    frame_windows,
+    load_audio,
+    window_starts,
+)
+from emotrack.tracker.quality import window_flags
+
+FLAG_CHUNK = 16  # windows cut at once to flag them (bounds the worker's memory)
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,7 @@ class Task:
 
     path: str
     known_hash: str | None = None
+    hop_seconds: float | None = None  # flag the windows of this hop (None: leave it)
 
 
 @dataclass
@@ -42,6 +56,7 @@ class Decoded:
     unchanged: bool = False
     duration: float = 0.0  # seconds of decoded audio
     decode_seconds: float = 0.0
+    flags: list[tuple[str, ...]] | None = None  # per window of the task's hop
 
 
 def decode(task: Task) -> Decoded:
@@ -69,8 +84,22 @@ def decode(task: Task) -> Decoded:
             result.error = _too_short(path, len(samples))
             if result.error is None:
                 result.samples, result.duration = samples, len(samples) / SAMPLE_RATE
+                if task.hop_seconds is not None:
+                    result.flags = song_flags(samples, task.hop_seconds)
     result.decode_seconds = time.perf_counter() - began
     return result
+
+
+def song_flags(samples: np.ndarray, hop_seconds: float) -> list[tuple[str, ...]]:
+    """The tracker's flags of every window a scan at this hop cuts from ``samples``."""
+    starts = window_starts(len(samples), MEL_IMAGE, hop_seconds=hop_seconds)
+    windows = np.empty((FLAG_CHUNK, MEL_IMAGE.window_samples), np.float32)
+    flags: list[tuple[str, ...]] = []
+    for first in range(0, len(starts), FLAG_CHUNK):
+        chunk = starts[first : first + FLAG_CHUNK]
+        part = frame_windows(samples, chunk, MEL_IMAGE, windows[: len(chunk)])
+        flags += [window_flags(window) for window in part]
+    return flags
 
 
 def _too_short(path: str, samples: int) -> str | None:

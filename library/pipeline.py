@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -82,6 +82,8 @@ class Scan:
         report), what finished is committed. A database error is raised after the threads
         stop (nothing committed is lost)."""
         began = time.monotonic()
+        hop = self.config.hop_seconds
+        tasks = [replace(task, hop_seconds=hop) for task in tasks]  # workers flag the windows
         pool = DecodePool(self.config.workers)
         planner = _thread(self._guarded(self._plan, pool, tasks), "emotrack-plan")
         lanes = [
