@@ -129,7 +129,7 @@ def generate_deam(
     faults = faults or Faults()
     out_dir = Path(out_dir).expanduser()
     parameters = _check_arguments(n_songs, seed, clip_seconds, full_songs, label_noise, faults)
-    if _prepare_folder(out_dir, parameters):
+    if prepare_folder(out_dir, parameters, (ANNOTATIONS.parts[0], AUDIO_DIR.parts[0]), "DEAM"):
         return out_dir
     plans, planted = _plan(parameters, faults)
     static_rows, dynamic_rows, planted_rows = _labels(plans, planted, parameters)
@@ -218,9 +218,12 @@ def _year_counts(n_songs: int, full_songs: int) -> dict[int, int]:
     return {2013: clips - in_2014, 2014: in_2014, 2015: full_songs}
 
 
-def _prepare_folder(out_dir: Path, parameters: dict) -> bool:
-    """True when ``out_dir`` already holds this exact set; otherwise leave it ready to write."""
+def prepare_folder(out_dir: Path, parameters: dict, parts: tuple[str, ...], name: str) -> bool:
+    """True when ``out_dir`` already holds this exact set; otherwise leave it ready to write:
+    an older set of the same dataset (``parameters["dataset"]``, DEAM when absent) has its
+    ``parts`` removed; another dataset's set, or any other non-empty folder, is refused."""
     manifest = out_dir / MANIFEST
+    kind = parameters.get("dataset", "deam")
     if manifest.is_file():
         try:
             previous = json.loads(manifest.read_text())
@@ -228,11 +231,13 @@ def _prepare_folder(out_dir: Path, parameters: dict) -> bool:
             previous = {}
         if previous.get("complete") and previous.get("parameters") == parameters:
             return True
-        for part in (ANNOTATIONS.parts[0], AUDIO_DIR.parts[0]):
+        if previous.get("parameters", {}).get("dataset", "deam") != kind:
+            raise UserError(f"{out_dir}: holds another synthetic dataset; give another folder")
+        for part in parts:
             shutil.rmtree(out_dir / part, ignore_errors=True)
     elif out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UserError(
-            f"{out_dir}: not empty and not a synthetic DEAM (no {MANIFEST}); "
+            f"{out_dir}: not empty and not a synthetic {name} (no {MANIFEST}); "
             "give a new or empty folder"
         )
     marker = {"complete": False, "parameters": parameters}

@@ -21,7 +21,13 @@ from emotrack.models.atomic import write_atomic
 from emotrack.models.errors import UserError
 from emotrack.offline.fourq import QUADRANT_SIGNS
 from emotrack.offline.synth_music import Drift, clip_mean
-from emotrack.offline.synthetic import MANIFEST, SAMPLE_RATES, SongPlan, write_audio
+from emotrack.offline.synthetic import (
+    MANIFEST,
+    SAMPLE_RATES,
+    SongPlan,
+    prepare_folder,
+    write_audio,
+)
 
 VERSION = 1
 ROOT = Path("MER_audio_taffc_dataset")
@@ -83,7 +89,7 @@ def generate_fourq(
         "clip_seconds": float(clip_seconds),
         "faults": asdict(faults),
     }
-    if _ready(out_dir, parameters):
+    if prepare_folder(out_dir, parameters, (ROOT.parts[0],), "4Q"):
         return out_dir
     rng = np.random.default_rng(seed)
     clips = _plan(rng, n_clips, clip_seconds)
@@ -115,30 +121,6 @@ def generate_fourq(
     manifest = {"complete": True, "parameters": parameters, "planted": planted, "clips": clips}
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return out_dir
-
-
-def _ready(out_dir: Path, parameters: dict) -> bool:
-    """True when ``out_dir`` already holds this exact set; otherwise leave it ready to write."""
-    manifest = out_dir / MANIFEST
-    if manifest.is_file():
-        try:
-            previous = json.loads(manifest.read_text())
-        except ValueError:
-            previous = {}
-        if previous.get("complete") and previous.get("parameters") == parameters:
-            return True
-        if previous.get("parameters", {}).get("dataset") != "4q":
-            raise UserError(f"{out_dir}: holds another synthetic dataset; give another folder")
-        import shutil
-
-        shutil.rmtree(out_dir / ROOT, ignore_errors=True)
-    elif out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UserError(
-            f"{out_dir}: not empty and not a synthetic 4Q (no {MANIFEST}); give a new or "
-            "empty folder"
-        )
-    write_atomic(manifest, json.dumps({"complete": False, "parameters": parameters}) + "\n")
-    return False
 
 
 def _plan(rng: np.random.Generator, n_clips: int, clip_seconds: float) -> list[dict]:
