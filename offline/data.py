@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from emotrack.models.atomic import write_json
 from emotrack.models.audio import AudioConfig
 from emotrack.models.emotion import LabelScale
@@ -51,7 +49,6 @@ class Data:
     split: Split
     scale: LabelScale
     parts: dict[str, WindowSet]  # train, val, test
-    load: Callable[[str], tuple[np.ndarray, np.ndarray]]  # key -> cached features, starts
 
 
 # ---------------------------------------------------------------------------- finding data
@@ -246,4 +243,4 @@ def prepare(config, pool: Pool, split: Split, run_dir: Path, ctx: Dist, files: d
             + " targets"
             + (" SHUFFLED (sanity check)" if config.shuffle_labels else "")
         )
-    return Data(clips, split, scale, parts, pool.cache.load)
+    return Data(clips, split, scale, parts)

@@ -91,6 +91,14 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def clip_features(self) -> dict[str, np.ndarray]:
+        """Each clip's windows by key: views into ``features``, where :func:`build_windows`
+        stacks a clip's windows next to each other."""
+        keys, first, counts = np.unique(self.keys, return_index=True, return_counts=True)
+        return {
+            str(k): self.features[i : i + n] for k, i, n in zip(keys, first, counts, strict=True)
+        }
+
     def kinds(self) -> list[str]:
         """Target kinds some window of the set has."""
         return [k for k in TARGET_KINDS if np.isfinite(self.targets[k]).any()]

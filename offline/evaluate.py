@@ -47,7 +47,8 @@ class BaselineFit:
     def from_cache(
         cls, load: Callable[[str], np.ndarray], train: list[str], val: list[str], judged: list[str]
     ) -> BaselineFit:
-        """``load(key)`` gives a clip's cached windows (``lambda k: cache.load(k)[0]``)."""
+        """``load(key)`` gives a clip's cached windows (``lambda k: cache.load(k)[0]``, or the
+        windows already in memory: ``WindowSet.clip_features()``)."""
         keys = list(dict.fromkeys([*train, *val, *judged]))
         return cls(list(train), list(val), dict(zip(keys, song_features(load, keys), strict=True)))
 

@@ -500,9 +500,10 @@ class Trainer:
         if best.is_file():
             self.model.load_state_dict(read_checkpoint(best)["state_dict"])
         split = self.data.split
-        baselines = BaselineFit.from_cache(
-            lambda k: self.data.load(k)[0], split.train, split.val, split.test
-        )
+        windows = {
+            k: v for part in self.data.parts.values() for k, v in part.clip_features().items()
+        }
+        baselines = BaselineFit.from_cache(windows.__getitem__, split.train, split.val, split.test)
         test_set = DeviceWindows(
             self.data.parts["test"], self.data.scale, self.device, self.resident
         )
