@@ -28,8 +28,10 @@ from emotrack.offline.data import Pool, choose_split, gather, prepare
 from emotrack.offline.distributed import Dist
 from emotrack.offline.log import log
 from emotrack.offline.losses import LOSS_NAMES
+from emotrack.offline.run_eval import test_best
+from emotrack.offline.run_folder import FILES, seed_everything
 from emotrack.offline.splits import Split
-from emotrack.offline.trainer import FILES, Trainer, TrainingStopped, seed_everything, sureness_of
+from emotrack.offline.trainer import Trainer, TrainingStopped, sureness_of
 
 __all__ = ["TrainConfig", "TrainingStopped", "train", "saved_config"]
 
@@ -236,7 +238,7 @@ def run_split(
             + f" -> {run_dir}"
         )
     trainer.fit()
-    metrics = trainer.finish() if ctx.main else None
+    metrics = test_best(trainer) if ctx.main else None
     distributed.barrier(ctx)
     return metrics, trainer.best_epoch
 

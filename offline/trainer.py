@@ -1,15 +1,16 @@
-"""The epoch loop of one training run: sampling, augmentation, losses, validation, checkpoints.
+"""The epoch loop of one training run: sampling, augmentation, losses, the learning rate and
+the best-epoch bookkeeping.
 
 Each window contributes the losses its labels allow: the regression loss on z-scored static
 and dynamic targets (DEAM), the logistic sign loss on quadrant signs (4Q). Features come from
 the mel cache; SpecAugment, mixup and the rest of the front end run on the training device.
-Rank 0 alone writes files; ``last.pt`` after every epoch holds everything needed to resume.
+Validation and the test report are ``offline.run_eval``'s; checkpoints and resuming are
+``offline.run_folder``'s.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -19,17 +20,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from emotrack.models.atomic import write_json
-from emotrack.models.emotion import DIMENSIONS, EmotionModel, atomic_save, checkpoint_dict
+from emotrack.models.emotion import EmotionModel
 from emotrack.models.errors import UserError
 from emotrack.models.frontend import FrontEnd, spec_augment
 from emotrack.offline import distributed
 from emotrack.offline.data import Data
-from emotrack.offline.dataset import DeviceWindows, WindowSet
+from emotrack.offline.dataset import DeviceWindows
 from emotrack.offline.distributed import Dist
-from emotrack.offline.evaluate import BaselineFit, evaluate_clips
 from emotrack.offline.log import log
 from emotrack.offline.losses import LossConfig, make_loss, sign_loss
+from emotrack.offline.run_eval import Evaluator, epoch_line, monitored_score, scores
+from emotrack.offline.run_folder import FILES, gather_rng, restore, save_best, save_last
 
 CYCLE_EPOCHS = 4  # cyclic: epochs from the low to the high learning rate
 CYCLE_LOW = 0.1  # cyclic: low learning rate as a fraction of --lr
@@ -37,44 +38,10 @@ COSINE_FLOOR = 0.01  # cosine: final learning rate as a fraction of --lr
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 2
 GPU_FEATURE_FRACTION = 0.4  # keep features on the GPU when they use at most this share of it
 NAN_CHECK_STEPS = 25  # batches between loss checks: each check waits for the GPU to catch up
-FILES = {
-    "config": "config.json",
-    "audio": "audio.json",
-    "labels": "labels.json",
-    "split": "split.json",
-    "history": "history.json",
-    "best": "best.pt",
-    "last": "last.pt",
-}
 
 
 class TrainingStopped(Exception):
     """Training could not go on (a NaN loss); the last good checkpoints are kept."""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state(augment: torch.Generator) -> dict:
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "augment": augment.get_state(),
-    }
-
-
-def _set_rng_state(state: dict, augment: torch.Generator) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    augment.set_state(state["augment"])
 
 
 def sureness_of(label_smoothing: str) -> str | float | None:
@@ -173,13 +140,23 @@ class Trainer:
         )
         if config.compile:  # training steps only; evaluation runs the model as it is
             self.network = torch.compile(self.network)
+        self.evaluator = Evaluator(
+            self.model,
+            self.front_end,
+            data,
+            self.kinds,
+            self._loss,
+            device,
+            self.amp_dtype,
+            config.batch_size,
+        )
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []
         self.best_score = -math.inf
         self.best_epoch = 0
         self.bad_epochs = 0
         if state is not None:
-            self._restore(state)
+            restore(self, state)
 
     # ------------------------------------------------------------------ setup
 
@@ -215,26 +192,6 @@ class Trainer:
             optimizer, mode="min", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
         )
 
-    def _restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.config.scheduler == "cosine":  # --epochs may have grown
-            self.scheduler.T_max = self.config.epochs * self.steps
-        self.scaler.load_state_dict(state["scaler"])
-        self.epoch = state["epoch"]
-        self.history = state["history"]
-        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
-        self.bad_epochs = state["bad_epochs"]
-        rng = state["rng"]
-        if len(rng) == self.ctx.world:
-            _set_rng_state(rng[self.ctx.rank], self.augment_rng)
-        else:
-            log(f"resuming with {self.ctx.world} processes (was {len(rng)}): new random streams")
-            seed_everything(self.config.seed + 7919 * self.epoch + self.ctx.rank)
-        if self.ctx.main:
-            log(f"resuming {self.run_dir} after epoch {self.epoch}")
-
     # ------------------------------------------------------------------ loop
 
     def fit(self) -> None:
@@ -257,10 +214,10 @@ class Trainer:
                 if config.scheduler == "plateau" and summary.get("val_loss") is not None:
                     self.scheduler.step(summary["val_loss"])
                 self._record(summary)
-                rng = self._gather_rng()
+                rng = gather_rng(ctx, self.augment_rng)
                 if ctx.main:
-                    self._save_last(rng)
-                    log(self._epoch_line(summary))
+                    save_last(self, rng)
+                    log(epoch_line(summary, config.epochs))
                 bar.update()
         if ctx.main and self.bad_epochs >= config.patience:
             log(f"early stop: val {self.monitor} did not improve for {config.patience} epochs")
@@ -344,59 +301,6 @@ class Trainer:
             f"{kept}. Lower --lr (now {self.config.lr:g}) or check the data"
         )
 
-    # ------------------------------------------------------------------ evaluation
-
-    @torch.no_grad()
-    def predict(self, windows: DeviceWindows) -> torch.Tensor:
-        """Window head outputs (N, 2) on the CPU; eval mode, no augmentation."""
-        self.model.eval()
-        size = 2 * self.config.batch_size
-        out = []
-        for start in range(0, len(windows), size):
-            index = torch.arange(start, min(start + size, len(windows)))
-            features, _ = windows.batch(index)
-            with torch.autocast(
-                self.device.type,
-                dtype=self.amp_dtype or torch.float32,
-                enabled=bool(self.amp_dtype),
-            ):
-                z = self.model(self.front_end.from_features(features))
-            out.append(z.float().cpu())
-        return torch.cat(out)
-
-    def evaluate(self, part: str, windows: DeviceWindows, baselines=None) -> dict:
-        """Loss and clip/frame scores of one part (``evaluate_clips``' dict)."""
-        z = self.predict(windows)
-        ws: WindowSet = self.data.parts[part]
-        values = self.model.to_values(z.to(self.device)).cpu().numpy()
-        metrics = evaluate_clips(
-            ws.keys,
-            values,
-            self.data.clips,
-            ws.targets["dynamic"] if "dynamic" in self.kinds else None,
-            baselines=baselines,
-            split=part,
-        )
-        targets = {k: v.to(self.device) for k, v in windows.targets.items()}
-        metrics["loss"] = float(self._loss(z.to(self.device), targets))
-        return metrics
-
-    @staticmethod
-    def scores(metrics: dict, prefix: str = "val") -> dict[str, float]:
-        """The numbers a part is judged by: per-dimension R² and CCC (song level; per frame
-        when only dynamic labels exist) and the quadrant macro-F1 and accuracy."""
-        model = metrics["methods"]["model"]
-        out = {}
-        level = model["song"] or model["frame"]
-        if level:
-            for name in ("r2", "ccc"):
-                for dim in DIMENSIONS:
-                    out[f"{prefix}_{name}_{dim}"] = (level.get(dim) or {}).get(name, math.nan)
-        if model["quadrants"]:
-            out[f"{prefix}_macro_f1"] = model["quadrants"]["macro_f1"]
-            out[f"{prefix}_accuracy"] = model["quadrants"]["accuracy"]
-        return out
-
     def _validate(self, train_loss: float, rate: float, started: float) -> dict | None:
         """Rank 0: val metrics, best checkpoint; returns the epoch's history entry. Without a
         validation part (a final model on all data) every epoch is the best so far."""
@@ -405,15 +309,11 @@ class Trainer:
         epoch = self.epoch + 1
         summary = {"epoch": epoch, "train_loss": train_loss}
         if self.val_set is not None:
-            metrics = self.evaluate("val", self.val_set)
-            scores = self.scores(metrics)
-            summary |= {"val_loss": metrics["loss"], **scores}
-            if self.monitor == "loss":
-                score = -metrics["loss"]
-            elif self.monitor == "f1":
-                score = scores.get("val_macro_f1", math.nan)
-            else:
-                score = float(np.mean([scores.get(f"val_r2_{d}", math.nan) for d in DIMENSIONS]))
+            metrics = self.evaluator.evaluate("val", self.val_set)
+            val_scores = scores(metrics)
+            summary |= {"val_loss": metrics["loss"], **val_scores}
+            score = monitored_score(self.monitor, metrics, val_scores)
+            if self.monitor == "r2":
                 summary["val_r2_mean"] = score
             val = metrics["methods"]["model"]
         else:
@@ -427,12 +327,7 @@ class Trainer:
             "score": score,
         }
         if improved:
-            atomic_save(
-                checkpoint_dict(
-                    self.model, epoch=epoch, val=val, train_config=self.config.to_dict()
-                ),
-                self.run_dir / FILES["best"],
-            )
+            save_best(self.model, self.run_dir, epoch, val, self.config.to_dict())
         return summary
 
     def _record(self, summary: dict) -> None:
@@ -443,90 +338,6 @@ class Trainer:
         else:
             self.bad_epochs += 1
         self.history.append({k: v for k, v in summary.items() if k != "score"})
-
-    def _gather_rng(self) -> list[dict]:
-        state = _rng_state(self.augment_rng)
-        if not self.ctx.enabled:
-            return [state]
-        states: list = [None] * self.ctx.world
-        torch.distributed.all_gather_object(states, state)
-        return states
-
-    def _save_last(self, rng: list[dict]) -> None:
-        atomic_save(
-            checkpoint_dict(
-                self.model,
-                epoch=self.epoch,
-                optimizer=self.optimizer.state_dict(),
-                scheduler=self.scheduler.state_dict(),
-                scaler=self.scaler.state_dict(),
-                rng=rng,
-                history=self.history,
-                best_score=self.best_score,
-                best_epoch=self.best_epoch,
-                bad_epochs=self.bad_epochs,
-                train_config=self.config.to_dict(),
-            ),
-            self.run_dir / FILES["last"],
-        )
-        write_json(self.run_dir / FILES["history"], self.history)
-
-    def _epoch_line(self, s: dict) -> str:
-        parts = [f"epoch {s['epoch']}/{self.config.epochs}", f"train_loss {s['train_loss']:.4f}"]
-        if "val_loss" in s:
-            parts.append(f"val_loss {s['val_loss']:.4f}")
-        if "val_r2_valence" in s:
-            parts.append(
-                f"val R² valence {s['val_r2_valence']:.3f} arousal {s['val_r2_arousal']:.3f}"
-            )
-        if "val_macro_f1" in s:
-            parts.append(f"val macro-F1 {s['val_macro_f1']:.3f} acc {s['val_accuracy']:.3f}")
-        parts.append(f"lr {s['lr']:.2e}")
-        parts.append(f"{s['seconds']:.1f} s ({s['train_windows_per_s']:,.0f} windows/s)")
-        return "  ".join(parts) + ("  *best" if s["best"] and "val_loss" in s else "")
-
-    # ------------------------------------------------------------------ the end
-
-    def finish(self) -> dict | None:
-        """Rank 0: the best model on the test part -> metrics.json, report.md, plots; returns
-        the test metrics (None without a test part)."""
-        from emotrack.models.emotion import read_checkpoint
-        from emotrack.offline.report import write_report
-
-        write_json(self.run_dir / FILES["history"], self.history)  # also after a late kill
-        if "test" not in self.data.parts:
-            return None
-        best = self.run_dir / FILES["best"]
-        if best.is_file():
-            self.model.load_state_dict(read_checkpoint(best)["state_dict"])
-        split = self.data.split
-        windows = {
-            k: v for part in self.data.parts.values() for k, v in part.clip_features().items()
-        }
-        baselines = BaselineFit.from_cache(windows.__getitem__, split.train, split.val, split.test)
-        test_set = DeviceWindows(
-            self.data.parts["test"], self.data.scale, self.device, self.resident
-        )
-        metrics = self.evaluate("test", test_set, baselines)
-        extra = {
-            "run": str(self.run_dir),
-            "backbone": self.config.backbone,
-            "datasets": list(self.config.dataset),
-            "labels": self.config.labels,
-            "output_scale": self.data.scale.output_scale,
-            "meaning": self.data.scale.meaning,
-            "shuffled_labels": self.config.shuffle_labels,
-            "best_epoch": self.best_epoch,
-            "epochs_trained": self.epoch,
-            "val_best": next((h for h in self.history if h["epoch"] == self.best_epoch), None),
-        }
-        report = write_report(
-            self.run_dir, metrics, self.history, extra, title=f"emotrack run {self.run_dir.name}"
-        )
-        scores = self.scores(metrics, "test")
-        text = "; ".join(f"{k.removeprefix('test_')} {v:.3f}" for k, v in scores.items())
-        log(f"test, best epoch {self.best_epoch}: {text} | {report}")
-        return metrics
 
 
 def _fits_on(device: torch.device, nbytes: int) -> bool:

@@ -10,12 +10,14 @@ import torch
 from emotrack.models.audio import CNN_MEL
 from emotrack.models.emotion import DEAM_SCALE, PROBABILITY_SCALE, ModelConfig, build_model
 from emotrack.models.errors import UserError
+from emotrack.offline import run_eval
 from emotrack.offline.data import Pool, prepare
 from emotrack.offline.distributed import Dist
 from emotrack.offline.losses import sign_loss
+from emotrack.offline.run_folder import FILES
 from emotrack.offline.splits import Split
 from emotrack.offline.train import TrainConfig
-from emotrack.offline.trainer import FILES, Trainer, epoch_windows, sureness_of
+from emotrack.offline.trainer import Trainer, epoch_windows, sureness_of
 
 
 def make_trainer(run_dir, mixed_pool, datasets=("deam", "4q"), **options) -> Trainer:
@@ -149,12 +151,12 @@ def test_the_best_epoch_monitor_follows_the_labels(tmp_path, mixed_pool):
 def test_validation_of_a_mixed_part_scores_each_dataset(tmp_path, mixed_pool):
     trainer = make_trainer(tmp_path, mixed_pool, labels="both")
     assert trainer.kinds == ["static", "dynamic"]
-    metrics = trainer.evaluate("val", trainer.val_set)
+    metrics = trainer.evaluator.evaluate("val", trainer.val_set)
     assert np.isfinite(metrics["loss"])
     model = metrics["methods"]["model"]
     assert model["quadrants"]["n"] == 1  # the 4Q clip, by its own label
     assert model["song"]["valence"]["n"] == 1 and model["frame"] is not None
-    scores = trainer.scores(metrics)
+    scores = run_eval.scores(metrics)
     assert {"val_macro_f1", "val_accuracy", "val_r2_valence", "val_ccc_arousal"} <= set(scores)
     values = np.array(metrics["clips"]["model"])
     assert ((values >= 1) & (values <= 9)).all()
