@@ -1,6 +1,6 @@
 """`emotrack audit`: check a DEAM copy (or a 4Q copy, :mod:`audit_4q`) before training on it.
 
-:func:`audit` turns a loaded :class:`~emotrack.offline.deam.Deam` into :class:`Findings`
+:func:`audit` turns a loaded :class:`~emotrack.offline.deam_records.Deam` into :class:`Findings`
 (counts per year, labels without audio and the reverse, unreadable or too-short audio, label
 ranges and missing values, static/dynamic agreement per year); :func:`render` writes them as a
 table. Exit code 0 when nothing is wrong, 1 when the audit found problems, 2 for bad input.
@@ -28,20 +28,16 @@ import numpy as np
 from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import WINDOW_SECONDS
 from emotrack.models.errors import UserError
-from emotrack.offline.deam import (
+from emotrack.offline.datafiles import SHORT_AUDIO, UNREADABLE_AUDIO, Problem
+from emotrack.offline.deam import add_data_arguments, find_deam_root, load_deam
+from emotrack.offline.deam_records import (
     DIMENSIONS,
     DYNAMIC_RANGE,
-    SHORT_AUDIO,
     STATIC_RANGE,
     STD_RANGE,
-    UNREADABLE_AUDIO,
     Deam,
     DeamFiles,
-    Problem,
     Song,
-    add_data_arguments,
-    find_deam_root,
-    load_deam,
 )
 from emotrack.offline.fourq import is_fourq_folder, load_fourq
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotrack.offline.deam import Curve, Song
+from emotrack.offline.deam_records import Curve, Song
 from emotrack.offline.fourq import FourQClip, quadrant_of
 
 DATASETS = ("deam", "4q")

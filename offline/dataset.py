@@ -18,7 +18,7 @@ import torch
 
 from emotrack.models.emotion import LabelScale, nine_to_unit
 from emotrack.offline.clips import Clip
-from emotrack.offline.deam import Curve
+from emotrack.offline.deam_records import Curve
 from emotrack.offline.fourq import QUADRANT_SIGNS
 
 TARGET_KINDS = ("static", "dynamic", "sign")

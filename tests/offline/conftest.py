@@ -207,7 +207,7 @@ FOURQ_SPREAD = np.array([[2.0, -2.0], [-2.0, 2.0], [0.0, 0.0]])  # window offset
 
 def _eval_deam(song_id: int, valence: float, arousal: float):
     from emotrack.offline.clips import from_deam
-    from emotrack.offline.deam import Song
+    from emotrack.offline.deam_records import Song
 
     return from_deam(Song(song_id, 2013, valence_mean=valence, arousal_mean=arousal))
 

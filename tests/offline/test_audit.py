@@ -8,7 +8,8 @@ import pytest
 
 from emotrack.main import main
 from emotrack.offline.audit import audit, render
-from emotrack.offline.deam import BAD_ROW, SHORT_AUDIO, UNREADABLE_AUDIO, load_deam
+from emotrack.offline.datafiles import BAD_ROW, SHORT_AUDIO, UNREADABLE_AUDIO
+from emotrack.offline.deam import load_deam
 
 STATIC_FILE = (
     "DEAM_Annotations/annotations/annotations averaged per song/song_level/"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emotrack.offline.clips import deam_key, from_deam, from_fourq
-from emotrack.offline.deam import Curve, Song
+from emotrack.offline.deam_records import Curve, Song
 from emotrack.offline.fourq import FourQClip
 
 

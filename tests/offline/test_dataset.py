@@ -18,7 +18,7 @@ from emotrack.offline.dataset import (
     to_z,
     window_targets,
 )
-from emotrack.offline.deam import Curve, Song
+from emotrack.offline.deam_records import Curve, Song
 from emotrack.offline.fourq import FourQClip
 
 WINDOW = 5.0

@@ -8,20 +8,18 @@ import numpy as np
 import pytest
 
 from emotrack.models.errors import UserError
-from emotrack.offline.deam import (
+from emotrack.offline.datafiles import (
     BAD_HEADER,
     BAD_ROW,
     DUPLICATE,
     MISSING_FILE,
     SHORT_AUDIO,
-    UNKNOWN_ID,
     UNREADABLE_AUDIO,
-    find_deam_root,
-    load_deam,
-    read_dynamic,
-    read_static,
-    year_of,
 )
+from emotrack.offline.deam import find_deam_root, load_deam
+from emotrack.offline.deam_files import UNKNOWN_ID
+from emotrack.offline.deam_labels import read_dynamic, read_static
+from emotrack.offline.deam_records import year_of
 
 SONG_LEVEL = "DEAM_Annotations/annotations/annotations averaged per song/song_level"
 DYNAMIC = (

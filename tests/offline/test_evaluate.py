@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from emotrack.offline.clips import from_deam
-from emotrack.offline.deam import Song
+from emotrack.offline.deam_records import Song
 from emotrack.offline.evaluate import BaselineFit, evaluate_clips
 from emotrack.offline.metrics import quadrant_scores, quadrants
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from emotrack.offline.clips import from_deam
-from emotrack.offline.deam import Song
+from emotrack.offline.deam_records import Song
 from emotrack.offline.evaluate import evaluate_clips
 from emotrack.offline.report import PLOT_FILES, write_report
 

@@ -13,7 +13,7 @@ from emotrack.models.emotion import DEAM_SCALE, PROBABILITY_SCALE, LabelScale
 from emotrack.models.errors import UserError
 from emotrack.offline.clips import deam_key, from_deam, from_fourq
 from emotrack.offline.data import check_split
-from emotrack.offline.deam import Curve, Song, year_of
+from emotrack.offline.deam_records import Curve, Song, year_of
 from emotrack.offline.fourq import FourQClip
 from emotrack.offline.splits import (
     Split,
