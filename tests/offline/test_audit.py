@@ -7,7 +7,8 @@ import json
 import pytest
 
 from emotrack.main import main
-from emotrack.offline.audit import audit, render
+from emotrack.offline.audit_deam import audit
+from emotrack.offline.audit_deam_report import render
 from emotrack.offline.datafiles import BAD_ROW, SHORT_AUDIO, UNREADABLE_AUDIO
 from emotrack.offline.deam import load_deam
 
