@@ -32,7 +32,7 @@ def library_folder(folder: Path, songs: int, seconds: float) -> Path:
     """``songs`` MP3 files of ``seconds`` each (44.1 kHz stereo, as a library's would be):
     copies of a few generated songs with different moods."""
     from emotrack.offline.synth_music import Drift, render
-    from emotrack.offline.synthetic import encode_mp3
+    from emotrack.offline.synth_writer import encode_mp3
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []

@@ -145,7 +145,7 @@ def train_demo_model(out: Path, songs: int, seconds: float, epochs: int, retrain
 def write_demo_song(path: Path) -> Path:
     """A song whose valence and arousal circle the plane once a minute (all four quadrants)."""
     from emotrack.offline.synth_music import render
-    from emotrack.offline.synthetic import encode_mp3
+    from emotrack.offline.synth_writer import encode_mp3
 
     if path.is_file():
         return path

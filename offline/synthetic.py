@@ -7,52 +7,45 @@ end) and MP3 audio (22.05 or 44.1 kHz, mono and some stereo). Each song follows 
 valence/arousal curves and its music is a fixed function of them (:mod:`synth_music`): the
 dynamic files hold the curves, the static means are ``5 + 4 * mean(curve) + rater noise``.
 :class:`Faults` plants problems a loader must report; ``synthetic.json`` at the root records the
-parameters, the planted faults and every song's curves and cues (the ground truth).
+parameters, the planted faults and every song's curves and cues (the ground truth). The label
+files are :mod:`synthetic_labels`' to write, the folder and the MP3s :mod:`synth_writer`'s.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
-from multiprocessing import get_context
 from pathlib import Path
 
-import lameenc
 import numpy as np
-from tqdm import tqdm
 
 from emotrack.models.atomic import write_atomic
 from emotrack.models.errors import UserError
-from emotrack.offline.synth_music import CONTROL_RATE, CUES, Drift, clip_mean, cue_summary, render
+from emotrack.offline.synth_music import CONTROL_RATE, CUES, Drift, clip_mean, cue_summary
+from emotrack.offline.synth_writer import (
+    MANIFEST,
+    SAMPLE_RATES,
+    SHORT_SECONDS,
+    SongPlan,
+    prepare_folder,
+    write_audio,
+)
+from emotrack.offline.synthetic_labels import (
+    ANNOTATIONS,
+    DYNAMIC_DIR,
+    DYNAMIC_START,
+    DYNAMIC_STEP,
+    STATIC_DIR,
+    label_rows,
+    write_labels,
+)
 
 VERSION = 1
-MANIFEST = "synthetic.json"
-ANNOTATIONS = Path("DEAM_Annotations/annotations/annotations averaged per song")
-STATIC_DIR = ANNOTATIONS / "song_level"
-DYNAMIC_DIR = ANNOTATIONS / "dynamic (per second annotations)"
 AUDIO_DIR = Path("DEAM_audio/MEMD_audio")
-STATIC_FILE = "static_annotations_averaged_songs_1_2000.csv"
-STATIC_2015_FILE = "static_annotations_averaged_songs_2000_2058.csv"
-STATIC_HEADER = ("song_id", "valence_mean", "valence_std", "arousal_mean", "arousal_std")
-STATIC_2015_HEADER = (
-    "song_id", "valence_mean", "valence_std", "valence_ max_mean", "valence_max_std",
-    "valence_min_mean", "valence_min_std", "arousal_mean", "arousal_std", "arousal_max_mean",
-    "arousal_max_std", "arousal_min_mean", "arousal_min_std",
-)  # fmt: skip
-DYNAMIC_START = 15.0  # s, the first annotated moment
-DYNAMIC_STEP = 0.5  # s (2 Hz)
 YEAR_RANGES = {2013: (2, 1000), 2014: (1001, 2000), 2015: (2001, 2058)}
 SHARE_2013 = 744 / 1744  # of the 45 s excerpts, as in DEAM
 FULL_SONG_FACTOR = (2.0, 4.0)  # a 2015 full song lasts this many clip lengths
-SAMPLE_RATES = (22_050, 44_100)
 VARIANT_SHARE = 0.15  # of the audio files: stereo; and (independently) 44.1 kHz
-SHORT_SECONDS = 3.0  # a planted too-short clip, under one 5 s model window
-TRUNCATED_BYTES = 160  # a planted truncated MP3 keeps this much: not even a header
-BITRATES = {(22_050, 1): 64, (44_100, 1): 64, (22_050, 2): 96, (44_100, 2): 128}  # kbps
 CENTRE_LIMIT = 0.85  # latent centres spread evenly over -0.85..0.85 on both axes
 
 
@@ -89,22 +82,6 @@ class Faults:
             )
 
 
-@dataclass(frozen=True)
-class SongPlan:
-    """Everything needed to write one song. ``audio`` is ok, missing, garbage, truncated or
-    short; ``labelled`` is False for planted unlabelled audio."""
-
-    song_id: int
-    duration: float
-    sample_rate: int
-    channels: int
-    valence: Drift
-    arousal: Drift
-    seed: int
-    labelled: bool = True
-    audio: str = "ok"
-
-
 def generate_deam(
     out_dir: Path,
     n_songs: int = 40,
@@ -132,13 +109,9 @@ def generate_deam(
     if prepare_folder(out_dir, parameters, (ANNOTATIONS.parts[0], AUDIO_DIR.parts[0]), "DEAM"):
         return out_dir
     plans, planted = _plan(parameters, faults)
-    static_rows, dynamic_rows, planted_rows = _labels(plans, planted, parameters)
+    static_rows, dynamic_rows, planted_rows = label_rows(plans, planted, parameters)
     planted.update(planted_rows)
-    for name, rows in static_rows.items():
-        header = STATIC_HEADER if name == STATIC_FILE else STATIC_2015_HEADER
-        write_atomic(out_dir / STATIC_DIR / name, _csv(", ".join(header), rows, "\r\n"))
-    for dimension, (header, rows) in dynamic_rows.items():
-        write_atomic(out_dir / DYNAMIC_DIR / f"{dimension}.csv", _csv(header, rows, "\n"))
+    write_labels(out_dir, static_rows, dynamic_rows)
     _write_audio([p for p in plans if p.audio != "missing"], out_dir, progress, workers)
     manifest = _manifest(parameters, plans, planted, static_rows)
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
@@ -218,33 +191,6 @@ def _year_counts(n_songs: int, full_songs: int) -> dict[int, int]:
     return {2013: clips - in_2014, 2014: in_2014, 2015: full_songs}
 
 
-def prepare_folder(out_dir: Path, parameters: dict, parts: tuple[str, ...], name: str) -> bool:
-    """True when ``out_dir`` already holds this exact set; otherwise leave it ready to write:
-    an older set of the same dataset (``parameters["dataset"]``, DEAM when absent) has its
-    ``parts`` removed; another dataset's set, or any other non-empty folder, is refused."""
-    manifest = out_dir / MANIFEST
-    kind = parameters.get("dataset", "deam")
-    if manifest.is_file():
-        try:
-            previous = json.loads(manifest.read_text())
-        except ValueError:
-            previous = {}
-        if previous.get("complete") and previous.get("parameters") == parameters:
-            return True
-        if previous.get("parameters", {}).get("dataset", "deam") != kind:
-            raise UserError(f"{out_dir}: holds another synthetic dataset; give another folder")
-        for part in parts:
-            shutil.rmtree(out_dir / part, ignore_errors=True)
-    elif out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UserError(
-            f"{out_dir}: not empty and not a synthetic {name} (no {MANIFEST}); "
-            "give a new or empty folder"
-        )
-    marker = {"complete": False, "parameters": parameters}
-    write_atomic(manifest, json.dumps(marker) + "\n")
-    return False
-
-
 def _spread(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` values covering -CENTRE_LIMIT..CENTRE_LIMIT evenly (one per stratum, shuffled)."""
     return CENTRE_LIMIT * (2.0 * (rng.permutation(n) + rng.random(n)) / n - 1.0)
@@ -316,158 +262,12 @@ def _year(song_id: int) -> int:
     return next(year for year, (lo, hi) in YEAR_RANGES.items() if lo <= song_id <= hi)
 
 
-# ---------------------------------------------------------------------------- label files
-
-
-def _nine(unit: float, noise: float) -> float:
-    """-1..1 -> the 1..9 scale with rater noise, as DEAM prints means (one decimal)."""
-    return float(np.clip(round(5.0 + 4.0 * unit + noise, 1), 1.0, 9.0))
-
-
-def _g(x: float) -> str:
-    """A number the way the 2013-2014 file prints it: ``3``, ``3.1``, ``0.94``."""
-    return f"{x:g}"
-
-
-def _stats(curve: np.ndarray) -> tuple[float, float, float]:
-    """(mean, max, min) of a latent curve: what the static means, maxima and minima rate."""
-    return float(curve.mean()), float(curve.max()), float(curve.min())
-
-
-def _dynamic_times(duration: float) -> np.ndarray:
-    count = int(np.ceil((duration - DYNAMIC_START) / DYNAMIC_STEP - 1e-9))
-    return DYNAMIC_START + DYNAMIC_STEP * np.arange(max(count, 0))
-
-
-def _labels(plans: list[SongPlan], planted: dict, parameters: dict):
-    """Rows of the static files (by file name), the dynamic files (header, rows) and where
-    the malformed rows and dynamic gaps went."""
-    noise_std = parameters["label_noise"]
-    static: dict[str, list[str]] = {STATIC_FILE: [], STATIC_2015_FILE: []}
-    curves: dict[str, list[tuple[int, list[str]]]] = {"valence": [], "arousal": []}
-    malformed, where = planted["malformed_rows"], {"malformed_rows": [], "dynamic_gaps": []}
-    for plan in (p for p in plans if p.labelled):
-        rng = np.random.default_rng([parameters["seed"], plan.song_id, 1])
-        stats = {}
-        for dimension in ("valence", "arousal"):
-            drift = getattr(plan, dimension)
-            grid = drift(np.arange(0.0, plan.duration, 1.0 / CONTROL_RATE))
-            noise = rng.normal(0.0, noise_std, 3)
-            spread = np.round(rng.uniform((0.9, 0.5, 0.5), (2.1, 1.5, 1.5)), 2)
-            means = [_nine(float(x), e) for x, e in zip(_stats(grid), noise, strict=True)]
-            stats[dimension] = [float(x) for pair in zip(means, spread, strict=True) for x in pair]
-        if plan.song_id in planted["swapped_ids"]:
-            stats = {"valence": stats["arousal"], "arousal": stats["valence"]}
-        v, a = stats["valence"], stats["arousal"]
-        if plan.song_id > 2000:
-            cells = [str(plan.song_id)] + [
-                f"{x:.1f}" if k % 2 == 0 else _g(x) for k, x in enumerate(v + a)
-            ]
-            static[STATIC_2015_FILE].append(",".join(cells))
-        else:
-            cells = [str(plan.song_id), _g(v[0]), _g(v[1]), _g(a[0]), _g(a[1])]
-            if plan.song_id in malformed:
-                kind = ("too_few_fields", "not_a_number")[malformed.index(plan.song_id) % 2]
-                cells = cells[:-1] if kind == "too_few_fields" else [*cells[:1], "five", *cells[2:]]
-                line = len(static[STATIC_FILE]) + 2  # the header is line 1
-                where["malformed_rows"].append(
-                    {"song_id": plan.song_id, "kind": kind, "file": STATIC_FILE, "line": line}
-                )
-            static[STATIC_FILE].append(",".join(cells))
-        times = _dynamic_times(plan.duration)
-        holes = []
-        if plan.song_id in planted["dynamic_gaps"]:
-            holes = _gap_frames(plan.song_id, len(times))
-            where["dynamic_gaps"].append(
-                {"song_id": plan.song_id, "times": [float(times[k]) for k in holes]}
-            )
-        for dimension, blank in (("valence", ""), ("arousal", "NaN")):
-            values = getattr(plan, dimension)(times)
-            row = [blank if k in holes else f"{x:.4f}" for k, x in enumerate(values)]
-            curves[dimension].append((plan.song_id, row))
-    width = max((len(row) for _, row in curves["valence"]), default=0)
-    times = DYNAMIC_START + DYNAMIC_STEP * np.arange(width)
-    header = ",".join(["song_id"] + [f"sample_{int(round(t * 1000))}ms" for t in times])
-    dynamic = {
-        d: (header, [",".join([str(i)] + row + [""] * (width - len(row))) for i, row in rows])
-        for d, rows in curves.items()
-    }
-    return {name: rows for name, rows in static.items() if rows}, dynamic, where
-
-
-def _gap_frames(song_id: int, n_frames: int) -> list[int]:
-    """Frames blanked in a planted gap: a run of 3 inside the row (never the first or last)."""
-    if n_frames < 5:
-        return [n_frames // 2]
-    start = 1 + song_id % (n_frames - 4)
-    return [start, start + 1, start + 2]
-
-
-def _csv(header: str, rows: list[str], newline: str) -> bytes:
-    return newline.join([header, *rows, ""]).encode("ascii")
-
-
 # ---------------------------------------------------------------------------- audio
 
 
 def _write_audio(plans: list[SongPlan], out_dir: Path, progress: bool, workers: int | None):
     folder = out_dir / AUDIO_DIR
     write_audio([(plan, folder / f"{plan.song_id}.mp3") for plan in plans], progress, workers)
-
-
-def write_audio(jobs: list[tuple[SongPlan, Path]], progress: bool, workers: int | None) -> None:
-    """Render every (plan, path) into its MP3 (in ``workers`` processes; None: one per core)."""
-    for folder in {path.parent for _, path in jobs}:
-        folder.mkdir(parents=True, exist_ok=True)
-    jobs = sorted(jobs, key=lambda job: -job[0].duration)  # longest first balances the workers
-    workers = min(os.cpu_count() or 1, len(jobs)) if workers is None else min(workers, len(jobs))
-    bar = tqdm(
-        total=len(jobs),
-        desc="synthesising songs",
-        unit="song",
-        file=sys.stderr,
-        disable=not progress,
-    )
-    with bar:
-        if workers <= 1:
-            for plan, path in jobs:
-                _write_song(plan, path)
-                bar.update()
-            return
-        # fork: workers start at once (a spawned one re-imports the caller's modules)
-        context = get_context("fork" if sys.platform == "linux" else "spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=context)
-        try:
-            futures = [pool.submit(_write_song, plan, path) for plan, path in jobs]
-            for future in as_completed(futures):
-                future.result()
-                bar.update()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _write_song(plan: SongPlan, path: Path) -> Path:
-    """Render, encode and (atomically) write one song's MP3, with its planted fault if any."""
-    rng = np.random.default_rng(plan.seed)
-    if plan.audio == "garbage":
-        return write_atomic(path, rng.integers(0, 256, 20_000, dtype=np.uint8).tobytes())
-    duration = SHORT_SECONDS if plan.audio == "short" else plan.duration
-    samples = render(plan.valence, plan.arousal, duration, plan.sample_rate, plan.channels, rng)
-    data = encode_mp3(samples, plan.sample_rate)
-    return write_atomic(path, data[:TRUNCATED_BYTES] if plan.audio == "truncated" else data)
-
-
-def encode_mp3(samples: np.ndarray, sample_rate: int) -> bytes:
-    """(frames, channels) float32 -> constant-bit-rate MP3 bytes (LAME, about 5x faster than
-    libsndfile's encoder)."""
-    channels = samples.shape[1]
-    encoder = lameenc.Encoder()
-    encoder.set_bit_rate(BITRATES[(sample_rate, channels)])
-    encoder.set_in_sample_rate(sample_rate)
-    encoder.set_channels(channels)
-    encoder.set_quality(7)  # fast; the cues are coarse
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
-    return bytes(encoder.encode(pcm) + encoder.flush())
 
 
 # ---------------------------------------------------------------------------- manifest

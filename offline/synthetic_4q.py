@@ -21,7 +21,7 @@ from emotrack.models.atomic import write_atomic
 from emotrack.models.errors import UserError
 from emotrack.offline.fourq import QUADRANT_SIGNS
 from emotrack.offline.synth_music import Drift, clip_mean
-from emotrack.offline.synthetic import (
+from emotrack.offline.synth_writer import (
     MANIFEST,
     SAMPLE_RATES,
     SongPlan,

@@ -17,7 +17,7 @@ from emotrack.models.emotion import (
     build_model,
     checkpoint_dict,
 )
-from emotrack.offline.synthetic import encode_mp3
+from emotrack.offline.synth_writer import encode_mp3
 
 RATE = 22_050
 

@@ -27,7 +27,7 @@ from emotrack.offline.fourq import (
     read_annotations,
     read_metadata,
 )
-from emotrack.offline.synthetic import MANIFEST
+from emotrack.offline.synth_writer import MANIFEST
 
 ANNOTATIONS = "panda_dataset_taffc_annotations.csv"
 METADATA = "panda_dataset_taffc_metadata.csv"

@@ -13,18 +13,20 @@ import soundfile as sf
 from emotrack.models.audio import AudioError, load_audio
 from emotrack.models.errors import UserError
 from emotrack.offline.synth_music import Drift
+from emotrack.offline.synth_writer import MANIFEST
 from emotrack.offline.synthetic import (
     AUDIO_DIR,
-    DYNAMIC_DIR,
-    MANIFEST,
-    STATIC_2015_FILE,
-    STATIC_DIR,
-    STATIC_FILE,
     YEAR_RANGES,
     Faults,
     _year_counts,
     generate_deam,
     load_manifest,
+)
+from emotrack.offline.synthetic_labels import (
+    DYNAMIC_DIR,
+    STATIC_2015_FILE,
+    STATIC_DIR,
+    STATIC_FILE,
 )
 
 CLIP = 16.0  # seconds: the shortest clip with dynamic labels, keeps the tests fast

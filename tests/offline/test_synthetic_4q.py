@@ -11,7 +11,7 @@ import pytest
 from emotrack.models.audio import AudioError, load_audio
 from emotrack.models.errors import UserError
 from emotrack.offline.fourq import QUADRANT_SIGNS
-from emotrack.offline.synthetic import MANIFEST
+from emotrack.offline.synth_writer import MANIFEST
 from emotrack.offline.synthetic_4q import (
     ANNOTATIONS,
     METADATA,
