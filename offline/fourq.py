@@ -24,13 +24,11 @@ from tqdm import tqdm
 
 from emotrack.models.audio import AUDIO_EXTENSIONS, WINDOW_SECONDS
 from emotrack.models.errors import UserError
-from emotrack.offline.datafiles import (  # noqa: F401 - the problem kinds, also importable from here
+from emotrack.offline.datafiles import (
     BAD_HEADER,
     BAD_ROW,
     DUPLICATE,
     MISSING_FILE,
-    SHORT_AUDIO,
-    UNREADABLE_AUDIO,
     Problem,
     audio_duration,
     pick_copy,

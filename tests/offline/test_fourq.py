@@ -9,17 +9,19 @@ from pathlib import Path
 import pytest
 
 from emotrack.models.errors import UserError
-from emotrack.offline.datafiles import DUPLICATE
-from emotrack.offline.fourq import (
+from emotrack.offline.datafiles import (
     BAD_HEADER,
     BAD_ROW,
-    FOLDER_MISMATCH,
+    DUPLICATE,
     MISSING_FILE,
-    QUADRANT_SIGNS,
     SHORT_AUDIO,
+    UNREADABLE_AUDIO,
+)
+from emotrack.offline.fourq import (
+    FOLDER_MISMATCH,
+    QUADRANT_SIGNS,
     UNKNOWN_QUADRANT,
     UNLABELLED_AUDIO,
-    UNREADABLE_AUDIO,
     find_fourq_files,
     is_fourq_folder,
     load_fourq,
