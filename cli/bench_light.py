@@ -11,16 +11,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from importlib import metadata
 from pathlib import Path
 
+from emotrack.bench_shared import Row, machine_info, make_run, report, write_music
 from emotrack.tracker.engine import Engine
 
 BLOCKED = ("torch", "torchaudio", "torchvision", "onnx", "matplotlib", "librosa", "transformers")
@@ -123,3 +126,21 @@ def bench_light(song: Path, model: Path) -> list[tuple[str, dict]]:
     rows.append(("light tracker, file mode", track_without_torch(song, model, paced=False)))
     rows.append(("light tracker, real time", track_without_torch(song, model, paced=True)))
     return rows
+
+
+def run_light_bench(args: argparse.Namespace) -> int:
+    """`emotrack bench --light`: the measurements above on a generated song."""
+    machine = machine_info(None)
+    print(f"emotrack bench --light on {machine['summary']}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="emotrack-bench-") as tmp:
+        tmp = Path(tmp)
+        song = write_music(tmp / "song.wav", args.file_seconds)
+        model = args.model
+        if model is None:
+            model = make_run(tmp / "cnn", "cnn", onnx=True) / "model.onnx"
+        rows = [
+            Row(what, "cnn" if args.model is None else str(model), "onnxruntime CPU", "cpu", n)
+            for what, n in bench_light(song, model)
+        ]
+    report(rows, machine, args.json)
+    return 0

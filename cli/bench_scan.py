@@ -201,20 +201,19 @@ def run_scan_bench(args, device, machine: dict) -> int:
     """`emotrack bench --scan`: one scan per backbone and runtime, then each --compare."""
     import tempfile
 
-    from emotrack.bench import Row, _onnx_has_cuda, _say, make_run, render_table
-    from emotrack.models.atomic import write_json
+    from emotrack.bench_shared import Row, make_run, onnx_has_cuda, report, say
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="emotrack-bench-scan-") as tmp:
         tmp = Path(tmp)
         folder = args.scan_dir
         if folder is None:
-            _say(f"writing {args.scan_songs} songs of {args.scan_seconds:g} s")
+            say(f"writing {args.scan_songs} songs of {args.scan_seconds:g} s")
             folder = library_folder(tmp / "library", args.scan_songs, args.scan_seconds)
         songs, seconds = audio_seconds(folder)
         if songs == 0:
             raise RuntimeError(f"{folder}: no audio files to scan")
-        _say(f"{songs} songs, {seconds / 3600:.2f} h of audio in {folder}")
+        say(f"{songs} songs, {seconds / 3600:.2f} h of audio in {folder}")
         on_gpu = device.type == "cuda"
         models = (
             [(name, make_run(tmp / name, name, "onnx" in args.runtimes)) for name in args.backbones]
@@ -223,17 +222,17 @@ def run_scan_bench(args, device, machine: dict) -> int:
         )
         for name, model in models:
             for runtime in args.runtimes:
-                where = str(device) if runtime == "torch" or _onnx_has_cuda() else "cpu"
+                where = str(device) if runtime == "torch" or onnx_has_cuda() else "cpu"
                 path = model / "model.onnx" if runtime == "onnx" and model.is_dir() else model
                 for what, command in _commands(
                     args, folder, tmp / f"{name}-{runtime}.db", path, where, runtime
                 ):
-                    _say(f"{what}: {name} / {runtime} on {where}")
+                    say(f"{what}: {name} / {runtime} on {where}")
                     numbers = timed(command, songs, seconds, on_gpu)
                     rows.append(Row(what, name, runtime, where, numbers))
         for template in args.compare:
             command = shlex.split(template.replace("{dir}", shlex.quote(str(folder))))
-            _say(f"compare: {shlex.join(command)}")
+            say(f"compare: {shlex.join(command)}")
             rows.append(
                 Row(
                     "compare",
@@ -243,10 +242,7 @@ def run_scan_bench(args, device, machine: dict) -> int:
                     timed(command, songs, seconds, on_gpu),
                 )
             )
-    print(render_table(rows))
-    if args.json:
-        write_json(args.json, {"machine": machine, "results": [r.__dict__ for r in rows]})
-        print(f"wrote {args.json}", file=sys.stderr)
+    report(rows, machine, args.json)
     return 0
 
 
