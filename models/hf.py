@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emotrack.models.backbones import load_fitting
 from emotrack.models.errors import UserError
+from emotrack.models.weights import PRETRAINED_WEIGHTS, from_hub, load_fitting
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,6 @@ class Wav2Vec2Backbone(nn.Module):
 
 
 _WRAPPERS = {"ast": ASTBackbone, "wav2vec2": Wav2Vec2Backbone}
-WEIGHTS = "pretrained weights"
 
 
 def build_hf_backbone(
@@ -113,37 +112,12 @@ def build_hf_backbone(
     elif source == spec.source:
         config = config_class()
     else:
-        config = _from_hub(config_class, source, name, "architecture")
+        config = from_hub(config_class, source, name, "architecture")
     origin = weights if weights is not None else (source if pretrained else None)
     published = None
     if origin is not None:  # before building: fail fast when offline
-        published = _from_hub(model_class, str(origin), name, WEIGHTS)
+        published = from_hub(model_class, str(origin), name, PRETRAINED_WEIGHTS)
     model = model_class(config)
     if published is not None:
         load_fitting(model, published.state_dict(), origin, name)
     return _WRAPPERS[name](model)
-
-
-def _from_hub(cls, origin: str, name: str, what: str):
-    """``cls.from_pretrained(origin)``, or a UserError saying how to get it offline."""
-    try:
-        return cls.from_pretrained(origin)
-    except Exception as exc:  # OSError offline or for a bad folder, ValueError, HTTP errors
-        from huggingface_hub import constants
-
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if constants.HF_HUB_OFFLINE:
-            reason += " HF_HUB_OFFLINE is set."
-        if Path(origin).exists():
-            fix = "pass a Hugging Face model folder (config.json and model weights)"
-        elif what == WEIGHTS:
-            fix = (
-                f"to work offline, download it where there is internet (`hf download {origin} "
-                "--local-dir DIR`) and pass --weights DIR, or train from scratch "
-                "(omit --pretrained)"
-            )
-        else:
-            fix = f"download it (`hf download {origin} --local-dir DIR`) and use DIR as the source"
-        raise UserError(
-            f"{name}: could not load {what} from {origin!r} ({reason}); {fix}"
-        ) from None

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from emotrack.models.backbones import MAMBA_NAMES, load_fitting, read_state_dict
 from emotrack.models.errors import UserError
+from emotrack.models.weights import download_weights, load_fitting, read_state_dict
 
+MAMBA_NAMES = ("mamba_vision_T", "mamba_vision_S", "mamba_vision_B")
 HEAD_PREFIX = "head."  # ImageNet classifier, not used here
 
 
@@ -49,24 +50,6 @@ def pretrained_url(name: str) -> str:
     return _mamba_vision().default_cfgs[name]["url"]
 
 
-def download_pretrained(name: str) -> Path:
-    """The ImageNet weights file in the torch hub cache, downloaded on first use."""
-    url = pretrained_url(name)
-    target = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        torch.hub.download_url_to_file(url, str(target), progress=True)
-    except Exception as exc:  # URLError, HTTPError, timeouts, disk errors
-        raise UserError(
-            f"{name}: downloading ImageNet weights from {url} failed ({exc}); "
-            "train from scratch (omit --pretrained), or download that file elsewhere "
-            "and pass --weights PATH"
-        ) from None
-    return target
-
-
 class MambaVisionBackbone(nn.Module):
     """(B, 3, 224, 224) mel image -> (B, feature_dim) pooled MambaVision features."""
 
@@ -81,7 +64,7 @@ class MambaVisionBackbone(nn.Module):
         if name not in MAMBA_NAMES:
             raise UserError(f"unknown MambaVision variant {name!r}; choose one of {MAMBA_NAMES}")
         if pretrained:  # before building: fail fast when offline
-            weights = download_pretrained(name)
+            weights = download_weights(name, pretrained_url(name))
         factory = getattr(_mamba_vision(), name)
         self.model = factory(pretrained=False, num_classes=0, **model_kwargs)
         self.feature_dim = self.model.norm.num_features
