@@ -1,10 +1,11 @@
 """MambaVision (NVIDIA, ``mambavision`` package) as a feature extractor.
 
 The package is used as installed, never copied (its licence is non-commercial). It imports
-``mamba_ssm``'s CUDA scan at import time; :func:`emotrack.models.scan.install_mamba_ssm_standin`
-provides a portable one first, so the same model runs on CPU, in ONNX and on GPU. One helper of
-the package, ``window_reverse``, is replaced by :func:`window_reverse` so that ONNX exports keep
-a dynamic batch size.
+``mamba_ssm``'s CUDA scan at import time;
+:func:`~emotrack.models.selective_scan.dispatch.install_mamba_ssm_standin` provides a portable
+one first, so the same model runs on CPU, in ONNX and on GPU. One helper of the package,
+``window_reverse``, is replaced by :func:`window_reverse` so that ONNX exports keep a dynamic
+batch size.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ HEAD_PREFIX = "head."  # ImageNet classifier, not used here
 
 def _mamba_vision():
     """The mambavision model module, importable once the scan stand-in is installed."""
-    from emotrack.models.scan import install_mamba_ssm_standin
+    from emotrack.models.selective_scan.dispatch import install_mamba_ssm_standin
 
     install_mamba_ssm_standin()
     with warnings.catch_warnings():  # timm deprecation notices about mambavision's imports

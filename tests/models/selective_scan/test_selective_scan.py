@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from emotrack.models import scan
-from emotrack.models.scan import selective_scan_chunked, selective_scan_fn, selective_scan_ref
+from emotrack.models.selective_scan import dispatch
+from emotrack.models.selective_scan.dispatch import selective_scan_fn
+from emotrack.models.selective_scan.torch_scan import selective_scan_chunked, selective_scan_ref
 
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
@@ -141,7 +142,8 @@ def test_fn_uses_chunked_scan_on_cpu_with_mamba_signature():
     case = Case(dim=4, length=10)
     inputs = make_inputs(case, torch.float32)
     assert (
-        scan.implementation_for(inputs["u"], inputs["B"], inputs["C"], inputs["A"]) == scan.CHUNKED
+        dispatch.implementation_for(inputs["u"], inputs["B"], inputs["C"], inputs["A"])
+        == dispatch.CHUNKED
     )
     out = selective_scan_fn(*[inputs[k] for k in NAMES], True, None)  # MambaVision's call
     assert isinstance(out, torch.Tensor)
@@ -186,11 +188,11 @@ def test_onnx_export_matches_torch(tmp_path):
 
 
 def test_standin_lets_mambavision_import_and_train():
-    active = scan.install_mamba_ssm_standin()
-    if active == scan.MAMBA_CUDA:
+    active = dispatch.install_mamba_ssm_standin()
+    if active == dispatch.MAMBA_CUDA:
         pytest.skip("the real mamba_ssm is installed")
-    assert active in (scan.TRITON, scan.CHUNKED)
-    assert scan.install_mamba_ssm_standin() == active
+    assert active in (dispatch.TRITON, dispatch.CHUNKED)
+    assert dispatch.install_mamba_ssm_standin() == active
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as imported
 
     assert imported is selective_scan_fn
@@ -229,7 +231,9 @@ def test_triton_matches_reference(case, dtype):
         gpu["delta"] = gpu["delta"].transpose(1, 2).contiguous().transpose(1, 2)
         if grouped:
             gpu["B"], gpu["C"] = gpu["B"].unsqueeze(1), gpu["C"].unsqueeze(1)
-        assert scan.implementation_for(gpu["u"], gpu["B"], gpu["C"], gpu["A"]) == scan.TRITON
+        assert (
+            dispatch.implementation_for(gpu["u"], gpu["B"], gpu["C"], gpu["A"]) == dispatch.TRITON
+        )
         (out, last), grads = run(selective_scan_fn, gpu, case.softplus, True, True)
         (ref, ref_last), ref_grads = run(selective_scan_ref, gpu, case.softplus, True, True)
         tol = 1e-3 if dtype == torch.float32 else 3e-2
@@ -245,9 +249,9 @@ def test_triton_matches_reference(case, dtype):
 @pytest.mark.parametrize("config", [(16, 1), (64, 2), (128, 4)], ids=str)
 def test_triton_block_configs(monkeypatch, config):
     """Every (channels per program, warps) config the benchmark sweeps gives the same results."""
-    scan_triton = pytest.importorskip("emotrack.models.scan_triton")
-    monkeypatch.setattr(scan_triton, "FORWARD_CONFIG", config)
-    monkeypatch.setattr(scan_triton, "BACKWARD_CONFIG", config)
+    triton_kernels = pytest.importorskip("emotrack.models.selective_scan.triton_kernels")
+    monkeypatch.setattr(triton_kernels, "FORWARD_CONFIG", config)
+    monkeypatch.setattr(triton_kernels, "BACKWARD_CONFIG", config)
     inputs = make_inputs(Case(batch=2, dim=150, length=50), torch.float32)
     gpu = {k: (v.cuda() if v is not None else None) for k, v in inputs.items()}
     out, grads = run(selective_scan_fn, gpu, True, grad=True)
@@ -275,7 +279,7 @@ def test_compiles_without_graph_breaks_on_the_cpu():
 def test_compiled_model_keeps_the_triton_kernels():
     """Under torch.compile the CUDA scan stays emotrack's Triton op (not the chunked fallback)."""
     pytest.importorskip("triton")
-    scan.install_mamba_ssm_standin()  # as building a MambaVision model does, before compiling
+    dispatch.install_mamba_ssm_standin()  # as building a MambaVision model does, before compiling
     inputs = make_inputs(Case(batch=2, dim=40, length=49), torch.bfloat16)
     gpu = {k: (v.cuda() if v is not None else None) for k, v in inputs.items()}
     ops = set()

@@ -12,7 +12,7 @@ batch (dA, dD, d delta_bias) are written as per-program partial sums and added u
 the result does not depend on scheduling.
 
 Covers real A with B and C of shape (batch, dstate, L) or (batch, 1, dstate, L) (MambaVision's
-form); `supports()` says whether a call is covered, `emotrack.models.scan` falls back otherwise.
+form); `supports()` says whether a call is covered, `selective_scan.dispatch` falls back otherwise.
 """
 
 import torch
@@ -24,7 +24,7 @@ Tensor = torch.Tensor
 LOG2E = 1.4426950408889634
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _MAX_DSTATE = 64
-# (channels per program, warps per program), chosen by scan_bench.sweep_triton on an H200.
+# (channels per program, warps per program), chosen by selective_scan.bench.sweep_triton on an H200.
 FORWARD_CONFIG = (32, 1)
 BACKWARD_CONFIG = (32, 1)
 

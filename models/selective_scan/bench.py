@@ -4,7 +4,7 @@
 implementation; `bench_mambavision` measures windows/s of a whole MambaVision model, inference or
 training, under bf16 autocast. `main` runs both and prints one JSON object on stdout:
 
-    python -m emotrack.models.scan_bench --batch 256 --models mamba_vision_T:infer
+    python -m emotrack.models.selective_scan.bench --batch 256 --models mamba_vision_T:infer
 """
 
 import argparse
@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from emotrack.models import scan
+from emotrack.models.selective_scan import dispatch
+from emotrack.models.selective_scan.torch_scan import selective_scan_chunked, selective_scan_ref
 
 # (model, stage, scan channels = d_inner / 2, tokens per window); MambaVision's d_state is 8.
 MAMBAVISION_SHAPES = (
@@ -26,9 +27,9 @@ MAMBAVISION_SHAPES = (
     ("mamba_vision_S", 4, 768, 49),
 )
 IMPLEMENTATIONS = {
-    scan.TRITON: None,
-    scan.CHUNKED: scan.selective_scan_chunked,
-    "reference": scan.selective_scan_ref,
+    dispatch.TRITON: None,
+    dispatch.CHUNKED: selective_scan_chunked,
+    "reference": selective_scan_ref,
 }
 
 
@@ -116,7 +117,7 @@ def sweep_triton(
     warps: tuple[int, ...] = (1, 2, 4),
 ) -> list[dict]:
     """Forward and backward kernel times (ms) for each (channels per program, warps) config."""
-    from emotrack.models import scan_triton
+    from emotrack.models.selective_scan import triton_kernels
 
     inputs = scan_inputs(batch, dim, length, device, torch.bfloat16)
     args = [inputs[k] for k in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")]
@@ -125,8 +126,12 @@ def sweep_triton(
     for block_d in block_ds:
         for num_warps in warps:
             config = (block_d, num_warps)
-            fwd = time_ms(lambda c=config: scan_triton.scan_forward(*args, True, False, c), device)
-            bwd = time_ms(lambda c=config: scan_triton.scan_backward(dout, *args, True, c), device)
+            fwd = time_ms(
+                lambda c=config: triton_kernels.scan_forward(*args, True, False, c), device
+            )
+            bwd = time_ms(
+                lambda c=config: triton_kernels.scan_backward(dout, *args, True, c), device
+            )
             results.append({"block_d": block_d, "num_warps": num_warps, "forward_ms": fwd,
                             "backward_ms": bwd})  # fmt: skip
     return results
@@ -141,7 +146,7 @@ def bench_mambavision(
     implementation: str | None = None,
 ) -> dict:
     """Windows/s of MambaVision `name` on 3x224x224 inputs under bf16 autocast."""
-    active = scan.install_mamba_ssm_standin()
+    active = dispatch.install_mamba_ssm_standin()
     from mambavision.models import mamba_vision
 
     torch.backends.cudnn.benchmark = True
@@ -167,7 +172,7 @@ def bench_mambavision(
             with torch.inference_mode(), autocast:
                 model(x)
 
-    with scan.forced_implementation(implementation):
+    with dispatch.forced_implementation(implementation):
         seconds = time_ms(step, device, warmup=3, iters=steps) / 1e3
     return {
         "model": name,
@@ -180,7 +185,7 @@ def bench_mambavision(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emotrack.models.scan_bench")
+    parser = argparse.ArgumentParser(prog="python -m emotrack.models.selective_scan.bench")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--no-scan", action="store_true", help="skip the scan microbenchmarks")
@@ -211,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _scan_callable(name: str) -> Callable:
-    if name == scan.TRITON:
-        from emotrack.models.scan_triton import selective_scan_triton
+    if name == dispatch.TRITON:
+        from emotrack.models.selective_scan.triton_kernels import selective_scan_triton
 
         return selective_scan_triton
     return IMPLEMENTATIONS[name]
