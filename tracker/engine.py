@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from emotrack.models.audio import SAMPLE_RATE, AudioConfig
-from emotrack.models.errors import UserError
-from emotrack.models.scale import LabelScale
+from emotrack.models.errors import UserError, one_line
+from emotrack.models.scale import SCALE_MAX, SCALE_MIN, LabelScale
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
@@ -26,7 +26,6 @@ PRECISIONS = ("auto", "fp32", "bf16")
 ONNX_NAME = "model.onnx"  # what `emotrack export RUN --onnx` writes into a run folder
 # what a training run folder holds (a cross-validation's model is in its final/ run)
 CHECKPOINT_NAMES = ("best.pt", "last.pt", "final/best.pt", "final/last.pt")
-SCALE_MIN, SCALE_MAX = 1.0, 9.0
 GET_MODEL = "train one with `emotrack-train`, or make a small one with `emotrack demo`"
 TRAIN_EXTRA = "pip install 'emotrack[train]'"
 
@@ -203,7 +202,7 @@ class OnnxEngine(Engine):
         try:
             session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
-            raise UserError(f"{path}: not a usable ONNX model ({_short(exc)}); {FIX}") from None
+            raise UserError(f"{path}: not a usable ONNX model ({one_line(exc)}); {FIX}") from None
         meta = parse_metadata(session.get_modelmeta().custom_metadata_map, path)
         check_graph_input(path, meta.audio, session.get_inputs()[0].shape, FIX)
         super().__init__(path, meta.backbone, meta.audio)
@@ -240,8 +239,3 @@ def check_graph_input(path: Path, audio: AudioConfig, shape: list, fix: str) -> 
             f"{path}: the graph takes input of shape {shape}, not (batch, "
             f"{audio.window_samples}) waveform windows; {fix}"
         )
-
-
-def _short(exc: Exception) -> str:
-    text = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return text[-1][:300] if text else type(exc).__name__
