@@ -304,7 +304,7 @@ def bench_inference(engine) -> Row:
         "inference",
         engine.backbone,
         engine.backend,
-        engine.device,
+        engine.device_name,
         {
             "batch1_p50_ms": 1e3 * float(np.median(single)),
             "batch1_p95_ms": 1e3 * float(np.percentile(single, 95)),
@@ -326,7 +326,7 @@ def bench_hop_latency(engine, path: Path) -> Row:
         "hop latency (real time)",
         engine.backbone,
         engine.backend,
-        engine.device,
+        engine.device_name,
         {
             "p50_ms": stats.latency_p50_ms,
             "p95_ms": stats.latency_p95_ms,
@@ -349,7 +349,7 @@ def bench_file_mode(engine, path: Path, what: str) -> Row:
         what,
         engine.backbone,
         engine.backend,
-        engine.device,
+        engine.device_name,
         {
             "audio_s": stats.audio_seconds,
             "realtime_factor": stats.realtime_factor,

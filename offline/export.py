@@ -29,12 +29,12 @@ from emotrack.models.emotion import EmotionModel, ValueOutput, load_model
 from emotrack.models.errors import UserError, one_line
 from emotrack.models.frontend import FrontEnd
 from emotrack.models.onnx_meta import INPUT_NAME, OUTPUT_NAME, metadata_for
+from emotrack.shell import EXIT_FAILED, EXIT_OK
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 14, 20  # the TorchScript exporter's range that suits these models
 TOLERANCE = 1e-3  # max abs difference ONNX vs PyTorch, on the 1..9 scale
 EXPORT_BATCH = 2  # traced with this batch size, checked with the CHECK_WINDOWS (another)
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 class ExportFailed(Exception):

@@ -63,14 +63,14 @@ class TorchEngine(Engine):
         self.backend = "torch bf16" if self.precision == "bf16" else "torch"
         if want.type == "cuda":
             self.on_gpu = True
-            self.device = f"{want} ({torch.cuda.get_device_name(want)})"
+            self.device_name = f"{want} ({torch.cuda.get_device_name(want)})"
             if cuda_graph:
                 self._graph = _CudaGraph.capture(self._forward, self.window_samples, want)
                 if self._graph is not None:
                     self.backend += " + CUDA graph"
         else:
             torch.set_num_threads(threads)
-            self.device = f"cpu ({threads} threads)"
+            self.device_name = f"cpu ({threads} threads)"
             example = torch.randn(1, *model.audio.input_shape)
             self._traced = _traced(model, self._layout(example).to(self._dtype))
             if self._traced is not None:
