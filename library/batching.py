@@ -89,21 +89,22 @@ def span_samples(plan: Plan) -> int:
     )
 
 
-def pack(plan: Plan, buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pack(plan: Plan, samples: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The samples the plan's windows span, part after part, copied into the front of
-    ``buffer`` (at least :func:`span_samples` long; zeros past a song's end, as
-    :func:`frame_windows` pads), and where each window starts in them: window ``i`` is
-    ``samples[starts[i] : starts[i] + WINDOW_SAMPLES]``."""
-    used, starts = 0, []
+    ``samples`` (at least :func:`span_samples` long; zeros past a song's end, as
+    :func:`frame_windows` pads), and where each window starts in them, into the front of
+    ``starts`` (int64, at least one per window): window ``i`` is
+    ``samples[starts[i] : starts[i] + WINDOW_SAMPLES]``. Returns the two filled fronts."""
+    used, rows = 0, 0
     for song, offset, take in plan:
         part = song.starts[offset : offset + take]
         first, length = int(part[0]), int(part[-1] - part[0]) + WINDOW_SAMPLES
         source = song.decoded.samples[first : first + length]
-        buffer[used : used + len(source)] = source
-        buffer[used + len(source) : used + length] = 0.0
-        starts.append(part - (first - used))
-        used += length
-    return buffer[:used], np.concatenate(starts)
+        samples[used : used + len(source)] = source
+        samples[used + len(source) : used + length] = 0.0
+        np.add(part, used - first, out=starts[rows : rows + take])
+        used, rows = used + length, rows + take
+    return samples[:used], starts[:rows]
 
 
 def hand_out(plan: Plan, values: np.ndarray) -> list[SongWindows]:
@@ -143,18 +144,20 @@ class HostCut:
 
 
 class DeviceCut:
-    """The samples a batch spans, packed into one host buffer from ``engine.span_buffer``
-    (pinned memory on a GPU) that grows as a batch needs, up to a batch of windows from as
-    many songs; ``engine.predict_spans`` cuts the windows on its device."""
+    """The samples a batch spans and its windows' starts, packed into host buffers from
+    ``engine.host_buffer`` (pinned memory on a GPU, so that their copies there wait for
+    nothing queued before them); ``engine.predict_spans`` cuts the windows on its device. The
+    samples' buffer grows as a batch needs, up to a batch of windows from as many songs."""
 
     def __init__(self, engine, batch: int) -> None:
         self.engine = engine
         self.limit = batch * WINDOW_SAMPLES  # every window from another song: no overlaps
-        self.buffer = np.empty(0, np.float32)
+        self.samples = np.empty(0, np.float32)
+        self.starts = engine.host_buffer(batch, np.int64)
 
     def __call__(self, plan: Plan) -> np.ndarray:
         need = span_samples(plan)
-        if need > len(self.buffer):
-            self.buffer = self.engine.span_buffer(max(need, min(self.limit, 2 * need)))
-        samples, starts = pack(plan, self.buffer)
-        return self.engine.predict_spans(samples, starts)
+        if need > len(self.samples):
+            grown = max(need, min(self.limit, 2 * need))
+            self.samples = self.engine.host_buffer(grown, np.float32)
+        return self.engine.predict_spans(*pack(plan, self.samples, self.starts))

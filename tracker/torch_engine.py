@@ -103,20 +103,21 @@ class TorchEngine(Engine):
         with torch.inference_mode():
             return self._values(torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)))
 
-    def span_buffer(self, samples: int) -> np.ndarray:
-        """A host buffer of ``samples`` float32 for :meth:`predict_spans`: pinned memory on a
-        GPU, so that its copy there runs without a staging copy and asynchronously."""
-        return torch.empty(samples, dtype=torch.float32, pin_memory=self.on_gpu).numpy()
+    def host_buffer(self, count: int, dtype: type = np.float32) -> np.ndarray:
+        """A host array for :meth:`predict_spans`: pinned memory on a GPU, so that its copy
+        there is one asynchronous transfer (from pageable memory a copy is staged, and waits
+        for all the work queued on the GPU before it)."""
+        like = torch.from_numpy(np.empty(0, dtype))
+        return torch.empty(count, dtype=like.dtype, pin_memory=self.on_gpu).numpy()
 
     def predict_spans(self, samples: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """The values of the windows ``samples[start : start + window_samples]`` for each of
-        ``starts``, as :meth:`predict` gives them: ``samples`` (from :meth:`span_buffer`) go to
-        the device in one copy and the windows are cut there. The buffer may be refilled once
-        this returns."""
-        index = torch.from_numpy(np.ascontiguousarray(starts, dtype=np.int64))
+        ``starts``, as :meth:`predict` gives them: the samples (float32) and starts (int64),
+        in arrays from :meth:`host_buffer`, go to the device in one copy each and the windows
+        are cut there. The arrays may be refilled once this returns."""
         with torch.inference_mode():
             flat = torch.from_numpy(samples).to(self.torch_device, non_blocking=True)
-            index = index.to(self.torch_device, non_blocking=True)
+            index = torch.from_numpy(starts).to(self.torch_device, non_blocking=True)
             return self._values(cut_windows(flat, index, self.window_samples))
 
     def _values(self, x: torch.Tensor) -> np.ndarray:

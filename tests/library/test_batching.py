@@ -59,7 +59,7 @@ def test_packed_spans_hold_every_window_of_the_plan(size):
     host = np.empty((size, WINDOW_SAMPLES), np.float32)
     for plan in plans(songs, size):
         buffer = np.full(span_samples(plan) + 7, np.nan, np.float32)  # stale beyond the end
-        samples, starts = pack(plan, buffer)
+        samples, starts = pack(plan, buffer, np.full(size + 2, -1, np.int64))
         assert len(samples) == span_samples(plan) and len(starts) == sum(p[2] for p in plan)
         np.testing.assert_array_equal(frame_windows(samples, starts), cut(plan, host))
 
@@ -68,7 +68,8 @@ def test_a_window_past_the_songs_end_is_zero_padded_as_the_host_cut_pads():
     short = _song(5.0, 7)
     short.decoded.samples = short.decoded.samples[: 3 * SAMPLE_RATE]  # ends inside the window
     plan = [(short, 0, 1)]
-    samples, starts = pack(plan, np.full(span_samples(plan), np.nan, np.float32))
+    buffer = np.full(span_samples(plan), np.nan, np.float32)
+    samples, starts = pack(plan, buffer, np.empty(1, np.int64))
     host = cut(plan, np.empty((1, WINDOW_SAMPLES), np.float32))
     np.testing.assert_array_equal(frame_windows(samples, starts), host)
     assert not np.isnan(samples).any() and (samples[3 * SAMPLE_RATE :] == 0).all()
@@ -87,7 +88,7 @@ def test_the_device_cut_gives_the_host_cuts_values_on_the_torch_engine(torch_cpu
         np.testing.assert_allclose(on_device, on_host, rtol=0, atol=1e-5)
         rows += len(on_device)
     assert rows == sum(len(song.starts) for song in songs)
-    assert len(device.buffer) <= batch * WINDOW_SAMPLES  # at most a batch of windows' worth
+    assert len(device.samples) <= batch * WINDOW_SAMPLES  # at most a batch of windows' worth
 
 
 def test_an_engine_without_spans_always_cuts_on_the_host(onnx_model):
