@@ -198,7 +198,12 @@ class Tracker:
         from emotrack.tracker.engine import Engine
 
         self.engine = Engine.load(
-            model or default_model(), device, backend, threads=threads, precision=precision
+            model or default_model(),
+            device,
+            backend,
+            threads=threads,
+            cuda_graph=False,  # for one window at a time; the actor runs batches
+            precision=precision,
         )
         self.hop, self.model_id = hop_seconds, model_id
         self.batch = batch or 4 * self.engine.batch_size

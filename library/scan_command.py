@@ -174,6 +174,7 @@ def load_engine(args: argparse.Namespace):
         device=args.device,
         backend=args.backend,
         threads=args.threads,
+        cuda_graph=False,  # for one window at a time; the scan runs batches
         precision=args.precision,
     )
     loaded = time.monotonic() - began  # PyTorch's import and a GPU's start included
