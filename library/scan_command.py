@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 
 from emotrack.library.discovery import find_audio
@@ -152,14 +153,17 @@ def load_engine(args: argparse.Namespace):
     from emotrack.tracker.engine import Engine
 
     model = args.model if args.model is not None else default_model()
+    began = time.monotonic()
     engine = Engine.load(
         model,
         device=args.device,
         backend=args.backend,
         threads=args.threads,
+        cuda_graph=False,  # for one window at a time; the scan runs batches
         precision=args.precision,
     )
-    print(f"model: {engine.describe()}", file=sys.stderr)
+    loaded = time.monotonic() - began  # PyTorch's import and a GPU's start included
+    print(f"model: {engine.describe()} (loaded in {loaded:.1f} s)", file=sys.stderr)
     return engine
 
 
