@@ -104,7 +104,7 @@ def bench_inference(engine) -> Row:
         "inference",
         engine.backbone,
         engine.backend,
-        engine.device,
+        engine.device_name,
         {
             "batch1_p50_ms": 1e3 * float(np.median(single)),
             "batch1_p95_ms": 1e3 * float(np.percentile(single, 95)),
@@ -126,7 +126,7 @@ def bench_hop_latency(engine, path: Path) -> Row:
         "hop latency (real time)",
         engine.backbone,
         engine.backend,
-        engine.device,
+        engine.device_name,
         {
             "p50_ms": stats.latency_p50_ms,
             "p95_ms": stats.latency_p95_ms,
@@ -149,7 +149,7 @@ def bench_file_mode(engine, path: Path, what: str) -> Row:
         what,
         engine.backbone,
         engine.backend,
-        engine.device,
+        engine.device_name,
         {
             "audio_s": stats.audio_seconds,
             "realtime_factor": stats.realtime_factor,

@@ -3,7 +3,8 @@
 Each measurement runs the real command in a fresh process on a folder of songs (generated
 MP3s, or ``--scan-dir``), into a new database, and times it from process start to exit:
 songs/hour and x real time, with the scan's own rate (its scanning phase, without process
-start and model loading) beside them, the machine's CPU use and, on a GPU, its utilisation
+start and model loading) beside them, the seconds of scanning and of loading the model (the
+rest is start-up: Python, finding the songs), the machine's CPU use and, on a GPU, its utilisation
 (sampled with nvidia-smi). ``--compare CMD`` times another command on the same folder the same
 way (``{dir}`` stands for the folder), e.g. another tagger, or `emotrack file DIR --fast`.
 """
@@ -24,6 +25,8 @@ import psutil
 import soundfile as sf
 
 SCAN_RATE = re.compile(r"([\d,]+) songs/hour, ([\d,]+)x real time")
+SCAN_SECONDS = re.compile(r"scan: \d+ songs in ([\d.]+) s")
+MODEL_LOAD = re.compile(r"\(loaded in ([\d.]+) s\)")
 DISTINCT_SONGS = 8  # generated songs; the folder holds copies of them (each decoded anew)
 SONG_RATE = 44_100
 
@@ -114,6 +117,10 @@ def timed(command: list[str], songs: int, seconds: float, gpu: bool) -> dict:
     if match:  # the scan's own rate, over its scanning phase
         numbers["scan_songs_per_hour"] = float(match.group(1).replace(",", ""))
         numbers["scan_realtime_factor"] = float(match.group(2).replace(",", ""))
+    for key, pattern in (("scan_s", SCAN_SECONDS), ("model_load_s", MODEL_LOAD)):
+        match = pattern.search(done.stderr)
+        if match:  # where the rest of the wall time went: scanning, loading the model
+            numbers[key] = float(match.group(1))
     if gpu_sampler is not None:
         numbers.update(gpu_sampler.summary())
     return numbers

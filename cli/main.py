@@ -1,5 +1,4 @@
-"""`emotrack`: one command, one subcommand per job. Exit codes: 0 ok, 1 some work failed,
-2 bad input or usage, 130 interrupted."""
+"""`emotrack`: one command, one subcommand per job; exit codes as in :mod:`emotrack.shell`."""
 
 from __future__ import annotations
 
@@ -7,25 +6,17 @@ import argparse
 import importlib
 import sys
 
-from emotrack.models.errors import UserError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from emotrack.shell import EXIT_USAGE, error, guarded, needs_train_extra, train_extra_message
 
 # subcommand -> (module that owns it, one-line help). Each module has add_arguments(parser)
 # and run(args) -> exit code; modules are imported lazily so `--help` stays fast.
-# what the `train` extra installs: a command that needs one of these says so instead of failing
-TRAIN_MODULES = frozenset(
-    {"torch", "torchaudio", "torchvision", "onnx", "matplotlib", "librosa", "lameenc", "tqdm",
-     "transformers", "timm", "mambavision", "kagglehub"}
-)  # fmt: skip
-TRAIN_EXTRA = "pip install 'emotrack[train]'"
-
 SUBCOMMANDS = {
     "file": (
         "emotrack.tracker.commands:file",
         "track audio files (TUI, or headless with --no-tui)",
     ),
     "live": ("emotrack.tracker.commands:live", "track the microphone in real time"),
+    "train": ("emotrack.offline.train_cli", "train a model (also installed as emotrack-train)"),
     "audit": ("emotrack.offline.audit", "check a DEAM or 4Q folder: labels, audio, artists"),
     "demo": ("emotrack.demo", "generate data, train a small model, track a song (no download)"),
     "bench": ("emotrack.bench", "measure front end, inference, latency and memory here"),
@@ -43,11 +34,12 @@ def _owner(spec: str):
     return add, run
 
 
-def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+def build_parser(argv: list[str], prog: str = "emotrack") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="emotrack",
+        prog=prog,
         description="Real-time music emotion (valence/arousal) tracking.",
-        epilog="`emotrack COMMAND --help` shows a command's options. Train with `emotrack-train`.",
+        epilog="`emotrack COMMAND --help` shows a command's options. Exit codes: 0 ok, 1 some "
+        "work failed, 2 bad input or usage, 130 interrupted, 143 terminated.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = next((a for a in argv if a in SUBCOMMANDS), None)
@@ -56,20 +48,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         if name == wanted:  # only the chosen command's module is imported
             add, run = _owner(spec)
             add(child)
-            child.set_defaults(run=run)
+            child.set_defaults(run=run, command_argv=argv[argv.index(name) + 1 :])
     return parser
-
-
-def needs_train_extra(exc: ModuleNotFoundError) -> bool:
-    """Whether an import failed because the `train` extra is not installed."""
-    return (exc.name or "").partition(".")[0] in TRAIN_MODULES
-
-
-def train_extra_message(command: str) -> str:
-    return (
-        f"{command} needs the train extra (PyTorch and friends), which this install lacks; "
-        f"install it with {TRAIN_EXTRA}"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,32 +60,19 @@ def main(argv: list[str] | None = None) -> int:
         if not needs_train_extra(exc):
             raise
         wanted = next((a for a in argv if a in SUBCOMMANDS), "this command")
-        print(f"emotrack: error: {train_extra_message(f'emotrack {wanted}')}", file=sys.stderr)
+        error("emotrack", train_extra_message(f"emotrack {wanted}"))
         return EXIT_USAGE
-    try:
-        return int(args.run(args) or EXIT_OK)
-    except UserError as exc:
-        print(f"emotrack {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ModuleNotFoundError as exc:
-        if not needs_train_extra(exc):
-            raise
-        message = train_extra_message(f"emotrack {args.command}")
-        print(f"emotrack {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"emotrack {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return guarded(f"emotrack {args.command}", lambda: args.run(args))
 
 
 def train_main() -> int:
-    """`emotrack-train`: the training command line, or the message naming the extra."""
+    """`emotrack-train`: `emotrack train` under its own name (torchrun starts it so)."""
     try:
         from emotrack.offline.train_cli import main as train
     except ModuleNotFoundError as exc:
         if not needs_train_extra(exc):
             raise
-        print(f"emotrack-train: error: {train_extra_message('emotrack-train')}", file=sys.stderr)
+        error("emotrack-train", train_extra_message("emotrack-train"))
         return EXIT_USAGE
     return train()
 

@@ -5,13 +5,14 @@
     DecodePool (processes: hash, decode, resample)           one result per song
       -> planner thread: cuts each song's window starts into batches of ``batch`` windows,
          a batch spanning as many songs as it takes
-      -> inference lanes (threads): copy the windows into a batch buffer, engine.predict
+      -> inference lanes (threads): each batch's windows cut from its songs' samples (on a GPU
+         by the engine, from one copy of the samples they span; see batching) -> the model
       -> writer thread: summary and timeline per song, tags, rows committed in transactions
 
 Every queue is bounded and a song's samples are dropped as soon as its last window has been
 through the model, so memory depends on the batch size and the number of workers, not on the
-size of the library. On a GPU two lanes take turns: one copies windows while the other's
-batch is on the GPU. Ctrl+C (or SIGTERM) stops the scan; every finished song is committed.
+size of the library. On a GPU two lanes take turns: one packs a batch while the other's is
+on the GPU. Ctrl+C (or SIGTERM) stops the scan; every finished song is committed.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-import numpy as np
-
-from emotrack.library.batching import WINDOW_SAMPLES, SongWindows, cut, hand_out, plans
+from emotrack.library.batching import SongWindows, batch_runner, hand_out, plans
 from emotrack.library.decode import Decoded, Task
 from emotrack.library.pool import DecodePool
 from emotrack.library.results import failed_row, ok_row
@@ -45,6 +44,7 @@ class ScanConfig:
     workers: int
     batch: int  # windows per engine call
     lanes: int = 1  # inference threads
+    device_cut: bool | None = None  # windows cut where the model runs (None: on a GPU)
     write_tags: bool = False
     commit_seconds: float = COMMIT_SECONDS
     commit_songs: int = COMMIT_SONGS
@@ -147,7 +147,7 @@ class Scan:
 
     def _lane(self) -> None:
         """Batches -> engine -> values into their songs; finished songs to the writer."""
-        buffer = np.empty((self.config.batch, WINDOW_SAMPLES), np.float32)
+        run = batch_runner(self.engine, self.config.batch, self.config.device_cut)
         while not self._stop.is_set():
             try:
                 plan = self._plans.get(timeout=WAIT_S)
@@ -155,8 +155,7 @@ class Scan:
                 continue
             if plan is None:
                 return
-            windows = cut(plan, buffer)
-            for song in hand_out(plan, windows, self.engine.predict(windows)):
+            for song in hand_out(plan, run(plan)):
                 self._put(self._results, song)
 
     def _write(self) -> None:

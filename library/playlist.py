@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from emotrack.library.store import Song
-from emotrack.tracker.output import MIDDLE, MOODS
+from emotrack.models.scale import MIDDLE, MOODS
 
 TARGET_RADIUS = 3.0  # on the 1..9 scale (the plane's edge is 4 from the centre)
 NEUTRAL = "neutral"

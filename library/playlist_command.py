@@ -13,8 +13,8 @@ from emotrack.library.scan_command import add_db_argument
 from emotrack.library.store import Store, default_db
 from emotrack.models.atomic import write_atomic
 from emotrack.models.errors import UserError
+from emotrack.shell import EXIT_FAILED, EXIT_OK
 
-EXIT_OK, EXIT_EMPTY = 0, 1
 DEFAULT_LIMIT = 25
 
 
@@ -81,7 +81,7 @@ def run_playlist(args: argparse.Namespace) -> int:
         wanted = f"{args.start} to {args.end}"
     if not chosen:
         print(f"playlist: no song in the library fits {wanted}", file=sys.stderr)
-        return EXIT_EMPTY
+        return EXIT_FAILED
     text = m3u8(chosen)
     if args.output is None:
         sys.stdout.write(text)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotrack.library.batching import WINDOW_SAMPLES, SongWindows, cut, hand_out, plans
+from emotrack.library.batching import SongWindows, batch_runner, hand_out, plans
 from emotrack.library.decode import Decoded, Task, decode
 from emotrack.library.results import failed_row, ok_row
 from emotrack.library.store import SongRow, Store, default_db
@@ -198,10 +198,16 @@ class Tracker:
         from emotrack.tracker.engine import Engine
 
         self.engine = Engine.load(
-            model or default_model(), device, backend, threads=threads, precision=precision
+            model or default_model(),
+            device,
+            backend,
+            threads=threads,
+            cuda_graph=False,  # for one window at a time; the actor runs batches
+            precision=precision,
         )
         self.hop, self.model_id = hop_seconds, model_id
-        self.buffer = np.empty((batch or 4 * self.engine.batch_size, WINDOW_SAMPLES), np.float32)
+        self.batch = batch or 4 * self.engine.batch_size
+        self.run = batch_runner(self.engine, self.batch)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows: list[dict] = []
@@ -223,9 +229,8 @@ class Tracker:
             decoded.samples = np.asarray(samples, np.float32)
             decoded.duration = len(decoded.samples) / SAMPLE_RATE
             songs.append(SongWindows(decoded, self.hop))
-        for plan in plans(songs, len(self.buffer)):
-            windows = cut(plan, self.buffer)
-            hand_out(plan, windows, self.engine.predict(windows))
+        for plan in plans(songs, self.batch):
+            hand_out(plan, self.run(plan))
         for song in songs:
             rows.append(
                 _result(

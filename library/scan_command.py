@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 
 from emotrack.library.discovery import find_audio
@@ -16,27 +17,12 @@ from emotrack.library.todo import Todo, plan
 from emotrack.library.writer import ScanReport
 from emotrack.models.audio import AUDIO_EXTENSIONS, TRACK_HOP_SECONDS
 from emotrack.models.errors import UserError
+from emotrack.options import add_model_options
+from emotrack.shell import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
+from emotrack.tracker.engine import GPU_BATCH, default_batches
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
 LOCAL_RAY = "local"  # `--ray` without an address
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    from emotrack.tracker.engine import BACKENDS, PRECISIONS
-
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--model",
-        metavar="PATH",
-        type=Path,
-        help="training run folder, .pt checkpoint or exported model.onnx (default: "
-        "$EMOTRACK_MODEL, then the demo's model)",
-    )
-    model.add_argument(
-        "--device", default="auto", metavar="auto|cpu|cuda", help="where the model runs"
-    )
-    model.add_argument("--backend", default="auto", choices=BACKENDS, help="as for `file`")
-    model.add_argument("--precision", default="auto", choices=PRECISIONS, help="as for `file`")
+GPU_BATCHES = 4  # on a GPU a scan batch is this many of the engine's own batches
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +51,7 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         f"skipped) or files; audio is {', '.join(AUDIO_EXTENSIONS)}",
     )
     add_db_argument(parser)
-    add_model_arguments(parser)
+    add_model_options(parser)
     work = parser.add_argument_group("work")
     work.add_argument(
         "--hop",
@@ -93,8 +79,8 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=int,
         metavar="N",
-        help="windows per model call, from as many songs as it takes (default: 256 on a GPU; "
-        "on a CPU the engine's own, 16 for the CNN, 8 otherwise)",
+        help="windows per model call, from as many songs as it takes (default: "
+        f"{GPU_BATCHES * GPU_BATCH} on a GPU; on a CPU the engine's own: {default_batches()})",
     )
     work.add_argument(
         "--retry-failed", action="store_true", help="try songs that failed before again"
@@ -149,7 +135,7 @@ def run_scan(args: argparse.Namespace) -> int:
         config = ScanConfig(
             hop_seconds=hop,
             workers=max(1, min(args.workers, len(todo.tasks))),
-            batch=args.batch or (4 if engine.on_gpu else 1) * engine.batch_size,
+            batch=args.batch or (GPU_BATCHES if engine.on_gpu else 1) * engine.batch_size,
             lanes=2 if engine.on_gpu else 1,
             write_tags=args.write_tags,
         )
@@ -167,14 +153,17 @@ def load_engine(args: argparse.Namespace):
     from emotrack.tracker.engine import Engine
 
     model = args.model if args.model is not None else default_model()
+    began = time.monotonic()
     engine = Engine.load(
         model,
         device=args.device,
         backend=args.backend,
         threads=args.threads,
+        cuda_graph=False,  # for one window at a time; the scan runs batches
         precision=args.precision,
     )
-    print(f"model: {engine.describe()}", file=sys.stderr)
+    loaded = time.monotonic() - began  # PyTorch's import and a GPU's start included
+    print(f"model: {engine.describe()} (loaded in {loaded:.1f} s)", file=sys.stderr)
     return engine
 
 

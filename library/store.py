@@ -23,7 +23,7 @@ import numpy as np
 
 from emotrack.models.audio import WINDOW_SECONDS
 from emotrack.models.errors import UserError
-from emotrack.tracker.output import QUADRANTS
+from emotrack.models.scale import QUADRANTS
 
 DB_ENV = "EMOTRACK_DB"  # a default for --db
 DB_NAME = "library.db"

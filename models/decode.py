@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from emotrack.models.errors import AudioError
+from emotrack.models.errors import AudioError, one_line
 
 TRUNCATION_SECONDS = 0.5  # ending this much before the stated length is reported
 GAP_SECONDS = 0.005  # a timestamp jump larger than this is audio lost to damage
@@ -78,13 +78,6 @@ class DecodeReport:
         return lines
 
 
-def _short(exc: BaseException) -> str:
-    """An exception as one line of text (no reprs): its last non-empty line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[-1] if lines else type(exc).__name__
-    return text.replace("<", "").replace(">", "")[:300]
-
-
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise AudioError(f"{path}: no such file; check the path")
@@ -108,7 +101,7 @@ def _open_av(path: Path):
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except Exception as exc:
-        raise AudioError(f"{path}: not readable audio ({_short(exc)}); {FORMATS_HINT}") from None
+        raise AudioError(f"{path}: not readable audio ({one_line(exc)}); {FORMATS_HINT}") from None
     streams = [s for s in container.streams if s.type == "audio"]
     if not streams:
         container.close()
@@ -166,7 +159,7 @@ class AudioReader:
                 try:
                     data = sound.read(frames, dtype="float32", always_2d=True)
                 except Exception as exc:  # libsndfile cannot resynchronise: FFmpeg may
-                    failure = _short(exc)
+                    failure = one_line(exc)
                     break
                 if len(data) == 0:
                     break
@@ -259,7 +252,7 @@ def _packets(container, stream, report: DecodeReport):
     try:
         yield from container.demux(stream)
     except Exception as exc:  # the container itself is damaged past this point
-        report.notes.append(f"the container is damaged after the audio so far ({_short(exc)})")
+        report.notes.append(f"the container is damaged after the audio so far ({one_line(exc)})")
 
 
 def _decode(packet, report: DecodeReport) -> list:

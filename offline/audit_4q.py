@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from emotrack.models.scale import quadrant_label
 from emotrack.offline.datafiles import Problem
 from emotrack.offline.fourq import QUADRANTS, FourQ
 
 SHOWN_PROBLEMS = 20
-QUADRANT_WORDS = {1: "happy/excited", 2: "tense/angry", 3: "sad/depressed", 4: "calm/relaxed"}
 
 
 @dataclass
@@ -129,7 +129,7 @@ def render_fourq(findings: FourQFindings) -> str:
     )
     lines += ["", f"{'quadrant':<20} {'annotated':>9} {'audio':>6} {'usable':>6}"]
     for row in findings.quadrants:
-        name = f"Q{row.quadrant} {QUADRANT_WORDS[row.quadrant]}"
+        name = quadrant_label(row.quadrant - 1)
         lines.append(f"{name:<20} {row.annotated:>9} {row.with_audio:>6} {row.usable:>6}")
     total = [
         sum(getattr(r, k) for r in findings.quadrants)

@@ -26,15 +26,15 @@ import torch
 from emotrack.models.atomic import write_atomic
 from emotrack.models.audio import SAMPLE_RATE
 from emotrack.models.emotion import EmotionModel, ValueOutput, load_model
-from emotrack.models.errors import UserError
+from emotrack.models.errors import UserError, one_line
 from emotrack.models.frontend import FrontEnd
 from emotrack.models.onnx_meta import INPUT_NAME, OUTPUT_NAME, metadata_for
+from emotrack.shell import EXIT_FAILED, EXIT_OK
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 14, 20  # the TorchScript exporter's range that suits these models
 TOLERANCE = 1e-3  # max abs difference ONNX vs PyTorch, on the 1..9 scale
 EXPORT_BATCH = 2  # traced with this batch size, checked with the CHECK_WINDOWS (another)
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 class ExportFailed(Exception):
@@ -192,7 +192,8 @@ def to_onnx_bytes(model: EmotionModel, opset: int = DEFAULT_OPSET) -> bytes:
         onnx.checker.check_model(proto)
     except Exception as exc:
         raise ExportFailed(
-            f"backbone {model.config.backbone} did not export at opset {opset}: {_short(exc)}"
+            f"backbone {model.config.backbone} did not export at opset {opset}: "
+            f"{type(exc).__name__}: {one_line(exc)}"
         ) from exc
     return proto.SerializeToString()
 
@@ -239,13 +240,9 @@ def check_against_torch(model: EmotionModel, data: bytes, seed: int = 0) -> floa
     except Exception as exc:
         raise ExportFailed(
             f"ONNX Runtime cannot run the exported model at batch {len(x)} (traced at "
-            f"batch {EXPORT_BATCH}; a size fixed while tracing shows up here): {_short(exc)}"
+            f"batch {EXPORT_BATCH}; a size fixed while tracing shows up here): "
+            f"{type(exc).__name__}: {one_line(exc)}"
         ) from exc
     if got.shape != expected.shape or not np.isfinite(got).all():
         return float("inf")
     return float(np.max(np.abs(got - expected)))
-
-
-def _short(exc: Exception) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]

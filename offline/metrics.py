@@ -14,17 +14,10 @@ import math
 
 import numpy as np
 
-from emotrack.models.emotion import DIMENSIONS, unit_to_nine
+from emotrack.models.scale import DIMENSIONS, quadrant_index, quadrant_label, unit_to_nine
 
-SCALE_MIN, SCALE_MAX = 1.0, 9.0
-CENTRE = 5.0  # quadrant boundary on both axes
 # Quadrants of the valence-arousal plane, index = value returned by `quadrants`.
-QUADRANT_NAMES = (
-    "Q1 happy/excited",  # valence >= 5, arousal >= 5
-    "Q2 angry/tense",  # valence < 5, arousal >= 5
-    "Q3 sad/depressed",  # valence < 5, arousal < 5
-    "Q4 calm/relaxed",  # valence >= 5, arousal < 5
-)
+QUADRANT_NAMES = tuple(quadrant_label(i) for i in range(4))
 METRIC_NAMES = ("r2", "rmse", "mae", "pearson", "ccc")  # reported per dimension
 _TINY = 1e-12  # variance below this counts as constant
 
@@ -122,10 +115,7 @@ def quadrants(va: np.ndarray) -> np.ndarray:
 
     A value exactly on the centre line counts as high (>= 5)."""
     va = _columns(va)
-    high_v, high_a = va[:, 0] >= CENTRE, va[:, 1] >= CENTRE
-    return np.select(
-        [high_v & high_a, ~high_v & high_a, ~high_v & ~high_a], [0, 1, 2], default=3
-    ).astype(np.int64)
+    return quadrant_index(va[:, 0], va[:, 1]).astype(np.int64)
 
 
 def quadrant_scores(true: np.ndarray, pred: np.ndarray) -> dict:

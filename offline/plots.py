@@ -21,15 +21,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from emotrack.models.atomic import write_atomic  # noqa: E402
-from emotrack.models.emotion import DIMENSIONS  # noqa: E402
-from emotrack.offline.metrics import (  # noqa: E402
-    CENTRE,
-    QUADRANT_NAMES,
-    SCALE_MAX,
-    SCALE_MIN,
-    confusion_scores,
-    r2,
-)
+from emotrack.models.scale import DIMENSIONS, MIDDLE, SCALE_MAX, SCALE_MIN  # noqa: E402
+from emotrack.offline.metrics import QUADRANT_NAMES, confusion_scores, r2  # noqa: E402
 
 DPI = 120
 LIMITS = (SCALE_MIN - 0.2, SCALE_MAX + 0.2)
@@ -99,8 +92,8 @@ def plot_va_plane(
         ax.plot([t[0], p[0]], [t[1], p[1]], color="lightgrey", linewidth=0.6, zorder=1)
     ax.scatter(true[:, 0], true[:, 1], s=16, color="tab:blue", label="true", zorder=2)
     ax.scatter(pred[:, 0], pred[:, 1], s=16, color="tab:orange", label=label, zorder=3)
-    ax.axvline(CENTRE, color="black", linewidth=0.8)
-    ax.axhline(CENTRE, color="black", linewidth=0.8)
+    ax.axvline(MIDDLE, color="black", linewidth=0.8)
+    ax.axhline(MIDDLE, color="black", linewidth=0.8)
     corners = ((0.98, 0.98, "right", "top"), (0.02, 0.98, "left", "top"))
     corners += ((0.02, 0.02, "left", "bottom"), (0.98, 0.02, "right", "bottom"))
     for name, (x, y, ha, va) in zip(QUADRANT_NAMES, corners, strict=True):

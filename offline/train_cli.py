@@ -15,7 +15,6 @@ from pathlib import Path
 
 from emotrack.models.audio import WINDOW_SECONDS
 from emotrack.models.backbones import BACKBONE_NAMES
-from emotrack.models.errors import UserError
 from emotrack.offline.clips import DATASETS
 from emotrack.offline.distributed import from_environment
 from emotrack.offline.losses import LOSS_NAMES
@@ -32,23 +31,42 @@ from emotrack.offline.train import (
     saved_config,
     train,
 )
+from emotrack.shell import EXIT_FAILED, EXIT_OK, guarded
 
 PROG = "emotrack-train"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _D = TrainConfig()
+DESCRIPTION = (
+    "Train a valence/arousal model on DEAM (continuous labels), 4Q (one Russell quadrant per "
+    "clip) or both at once. Features come from a mel cache built on first use; the run folder "
+    "gets config.json, audio.json, labels.json, split.json, history.json, best.pt, last.pt, "
+    "then metrics.json, report.md and plots/. With --folds K it holds one such run per fold, "
+    "cv.json, the CV report and a final/ model. The run folder is printed on stdout."
+)
+EPILOG = (
+    "Multi-GPU: torchrun --nproc-per-node N $(which emotrack-train) OPTIONS. Exit codes: 0 "
+    "done, 1 stopped on a NaN loss, 2 bad input, 130 interrupted."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Train a valence/arousal model on DEAM (continuous labels), 4Q (one "
-        "Russell quadrant per clip) or both at once. Features come from a mel cache built on "
-        "first use; the run folder gets config.json, audio.json, labels.json, split.json, "
-        "history.json, best.pt, last.pt, then metrics.json, report.md and plots/. With --folds "
-        "K it holds one such run per fold, cv.json, the CV report and a final/ model.",
-        epilog="Multi-GPU: torchrun --nproc-per-node N $(which emotrack-train) OPTIONS. "
-        "Exit codes: 0 done, 1 stopped on a NaN loss, 2 bad input, 130 interrupted.",
-    )
+    """`emotrack-train`'s own parser (the same options as `emotrack train`)."""
+    parser = argparse.ArgumentParser(prog=PROG)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.epilog = EPILOG
+    for add in (
+        _data_options, _model_options, _target_options, _loss_options, _optim_options,
+        _run_options,
+    ):  # fmt: skip
+        add(parser)
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    """Which dataset, from where."""
     data = parser.add_argument_group("data (exactly one of --data-dir, --download, --synthetic)")
     data.add_argument(
         "--dataset",
@@ -95,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where mel features (and generated sets) are cached [default: ~/.cache/emotrack; "
         "for --synthetic without it, the run folder]",
     )
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    """The network and its starting weights."""
     model = parser.add_argument_group("model")
     model.add_argument(
         "--backbone",
@@ -114,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="start the backbone from this weights file (refused when it does not fit)",
     )
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    """Windows per clip, labels, split, folds and augmentation."""
     targets = parser.add_argument_group("windows and targets")
     targets.add_argument(
         "--windows",
@@ -193,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="mixup: blend each training window with another of its batch, weight drawn from "
         "Beta(ALPHA, ALPHA), labels alike (0: off) [default: %(default)s]",
     )
+
+
+def _loss_options(parser: argparse.ArgumentParser) -> None:
+    """The loss on z-scored targets and its penalties."""
     loss = parser.add_argument_group("loss")
     loss.add_argument(
         "--loss",
@@ -214,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=_D.corr_weight,
         help="weight of 1 - Pearson r per dimension (0: off) [default: %(default)s]",
     )
+
+
+def _optim_options(parser: argparse.ArgumentParser) -> None:
+    """Optimiser, schedule, stopping, precision, device and seed."""
     optim = parser.add_argument_group("optimisation")
     optim.add_argument(
         "--epochs",
@@ -292,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes decoding audio into the mel cache [default: all CPU cores]",
     )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """The run folder."""
     run = parser.add_argument_group("run folder")
     run.add_argument(
         "--out", metavar="DIR", help="run folder [default: runs/<timestamp>-<backbone>]"
@@ -302,7 +340,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run where its last finished epoch left off; only "
         "--epochs may change",
     )
-    return parser
 
 
 def _explicit(parser: argparse.ArgumentParser, argv: list[str]) -> dict:
@@ -331,29 +368,34 @@ def _plain(value):
     return str(value) if isinstance(value, Path) else value
 
 
+def run(args: argparse.Namespace) -> int:
+    """`emotrack train`: the options after the command word, parsed as `emotrack-train`'s."""
+    return _train(args.command_argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """`emotrack-train` (and each torchrun process): train; the exit code."""
+    return _train(sys.argv[1:] if argv is None else list(argv))
+
+
+def _train(argv: list[str]) -> int:
     ctx = from_environment()
     name = f"{PROG} [rank {ctx.rank}]" if ctx.enabled else PROG
     logging.basicConfig(level=logging.WARNING, format=f"{name}: %(message)s", stream=sys.stderr)
 
-    try:
-        config = config_from_args(argv)
-        run_dir = train(config)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code or 0)
-    except UserError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except TrainingStopped as exc:
-        print(f"{name}: stopped: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted; files already written are complete", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if ctx.main:
-        print(run_dir)
-    return EXIT_OK
+    def work() -> int:
+        try:
+            run_dir = train(config_from_args(argv))
+        except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+            return int(exc.code or 0)
+        except TrainingStopped as exc:
+            print(f"{name}: stopped: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        if ctx.main:
+            print(run_dir)
+        return EXIT_OK
+
+    return guarded(name, work, interrupted="interrupted; files already written are complete")
 
 
 if __name__ == "__main__":

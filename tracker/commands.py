@@ -20,7 +20,9 @@ from emotrack.models.audio import AUDIO_EXTENSIONS, TRACK_HOP_SECONDS
 from emotrack.models.errors import UserError
 from emotrack.models.shipped_model import DESCRIPTION, shipped_model
 from emotrack.models.target import OutputTarget, check_targets
-from emotrack.tracker.engine import BACKENDS, PRECISIONS, Engine
+from emotrack.options import add_model_options
+from emotrack.shell import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+from emotrack.tracker.engine import Engine, default_batches
 from emotrack.tracker.output import (
     FORMATS,
     TimelineStreams,
@@ -41,9 +43,6 @@ from emotrack.tracker.session import (
     track_file,
 )
 from emotrack.tracker.sources import FileSource, MicSource, list_devices
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
-
 
 MODEL_ENV = "EMOTRACK_MODEL"  # a default for --model
 
@@ -67,34 +66,7 @@ def default_model() -> Path:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--model",
-        metavar="PATH",
-        type=Path,
-        help="training run folder, .pt checkpoint or exported model.onnx",
-    )
-    model.add_argument(
-        "--device",
-        default="auto",
-        metavar="auto|cpu|cuda",
-        help="where the model runs (default auto: the GPU if there is one)",
-    )
-    model.add_argument(
-        "--backend",
-        default="auto",
-        choices=BACKENDS,
-        help="torch (run folder, .pt) or onnx (ONNX Runtime, model.onnx); auto picks by the "
-        "file, a run folder uses its checkpoint (default auto)",
-    )
-    model.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="what a PyTorch model computes in; auto: bf16 on a GPU, and on a CPU with bf16 "
-        "in hardware (AVX512-BF16/AMX) for every backbone but the CNN, else fp32; values "
-        "differ from fp32 by about 0.01 on the 1..9 scale (default auto)",
-    )
+    add_model_options(parser)
     tracking = parser.add_argument_group("tracking")
     tracking.add_argument(
         "--hop",
@@ -178,8 +150,7 @@ def add_file_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=int,
         metavar="N",
-        help="--fast: windows per model call (default: 64 on a GPU; on a CPU 16 for the CNN, "
-        "4 otherwise)",
+        help=f"--fast: windows per model call (default: {default_batches()})",
     )
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from emotrack.models.audio import SAMPLE_RATE, AudioConfig
-from emotrack.models.errors import UserError
-from emotrack.models.scale import LabelScale
+from emotrack.models.errors import UserError, one_line
+from emotrack.models.scale import SCALE_MAX, SCALE_MIN, LabelScale
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
@@ -26,8 +26,6 @@ PRECISIONS = ("auto", "fp32", "bf16")
 ONNX_NAME = "model.onnx"  # what `emotrack export RUN --onnx` writes into a run folder
 # what a training run folder holds (a cross-validation's model is in its final/ run)
 CHECKPOINT_NAMES = ("best.pt", "last.pt", "final/best.pt", "final/last.pt")
-SCALE_MIN, SCALE_MAX = 1.0, 9.0
-GET_MODEL = "train one with `emotrack-train`, or make a small one with `emotrack demo`"
 TRAIN_EXTRA = "pip install 'emotrack[train]'"
 
 
@@ -63,6 +61,16 @@ def need_torch(what: str) -> None:
 
 
 SMALL_BACKBONES = ("cnn", "cnn_fusion")  # cheap per window: bigger CPU batches, fp32
+# windows per call when a file is tracked as fast as possible
+GPU_BATCH, CPU_BATCH, SMALL_CPU_BATCH, ONNX_CPU_BATCH = 64, 8, 16, 4
+
+
+def default_batches() -> str:
+    """The engines' own batch sizes, in words (for --batch's help)."""
+    return (
+        f"{GPU_BATCH} on a GPU; on a CPU with PyTorch {SMALL_CPU_BATCH} for the CNN and "
+        f"{CPU_BATCH} otherwise, with ONNX Runtime {ONNX_CPU_BATCH}"
+    )
 
 
 class Engine:
@@ -71,7 +79,7 @@ class Engine:
 
     labels = LabelScale()
     backend = ""  # human-readable, e.g. "torch", "onnxruntime CPU"
-    device = ""  # human-readable, e.g. "cpu (2 threads)"
+    device_name = ""  # where it runs, for people: e.g. "cpu (2 threads)"
     on_gpu = False
     precision = "fp32"  # what the model computes in: "fp32" or "bf16"
 
@@ -88,8 +96,8 @@ class Engine:
     def batch_size(self) -> int:
         """Windows per call when a file is tracked as fast as possible."""
         if self.on_gpu:
-            return 64
-        return 16 if self.backbone in SMALL_BACKBONES else 8
+            return GPU_BATCH
+        return SMALL_CPU_BATCH if self.backbone in SMALL_BACKBONES else CPU_BATCH
 
     @staticmethod
     def load(
@@ -128,7 +136,7 @@ class Engine:
 
     def describe(self) -> str:
         return (
-            f"{self.path} ({self.backbone}, {self.backend} on {self.device}); values: "
+            f"{self.path} ({self.backbone}, {self.backend} on {self.device_name}); values: "
             f"{self.labels.meaning}"
         )
 
@@ -203,7 +211,7 @@ class OnnxEngine(Engine):
         try:
             session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
-            raise UserError(f"{path}: not a usable ONNX model ({_short(exc)}); {FIX}") from None
+            raise UserError(f"{path}: not a usable ONNX model ({one_line(exc)}); {FIX}") from None
         meta = parse_metadata(session.get_modelmeta().custom_metadata_map, path)
         check_graph_input(path, meta.audio, session.get_inputs()[0].shape, FIX)
         super().__init__(path, meta.backbone, meta.audio)
@@ -212,13 +220,13 @@ class OnnxEngine(Engine):
         self._names = (INPUT_NAME, OUTPUT_NAME)
         used = session.get_providers()[0]
         self.on_gpu = used == "CUDAExecutionProvider"
-        self.device = "cuda" if self.on_gpu else f"cpu ({threads} threads)"
+        self.device_name = "cuda" if self.on_gpu else f"cpu ({threads} threads)"
         self.backend = f"onnxruntime {'CUDA' if self.on_gpu else 'CPU'}"
 
     @property
     def batch_size(self) -> int:
         """On a CPU small batches run faster per window here (less memory traffic)."""
-        return 64 if self.on_gpu else 4
+        return GPU_BATCH if self.on_gpu else ONNX_CPU_BATCH
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(windows, dtype=np.float32)
@@ -240,8 +248,3 @@ def check_graph_input(path: Path, audio: AudioConfig, shape: list, fix: str) -> 
             f"{path}: the graph takes input of shape {shape}, not (batch, "
             f"{audio.window_samples}) waveform windows; {fix}"
         )
-
-
-def _short(exc: Exception) -> str:
-    text = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return text[-1][:300] if text else type(exc).__name__

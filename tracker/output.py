@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,38 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from emotrack.models.atomic import json_ready
+from emotrack.models.scale import QUADRANTS, mood, quadrant
 from emotrack.models.target import OutputTarget
 from emotrack.tracker.quality import FLAGS
 from emotrack.tracker.session import Estimate, TrackerStats, TrackResult
 
-MIDDLE = 5.0  # the scale's middle; 5 counts as high
-NEUTRAL_RADIUS = 0.5  # closer than this to (5, 5): "neutral"
-# mood words around the valence-arousal plane, counter-clockwise from positive valence,
-# 45 degrees each (arousal up): pleasant & calm ... pleasant & aroused ... unpleasant ...
-MOODS = ("happy", "excited", "tense", "angry", "sad", "depressed", "calm", "relaxed")
-QUADRANTS = ("happy/excited", "tense/angry", "sad/depressed", "calm/relaxed")  # Q1..Q4
 FORMATS = ("text", "csv", "jsonl")
 TIMELINE_FIELDS = (
     "file", "time", "valence", "arousal", "raw_valence", "raw_arousal", "mood", "flags",
 )  # fmt: skip
 JSON_FORMAT = "emotrack-tracking/1"
-
-
-def mood(valence: float, arousal: float) -> str:
-    """A word for a point on the valence-arousal plane (1..9 each)."""
-    dv, da = valence - MIDDLE, arousal - MIDDLE
-    if not (math.isfinite(dv) and math.isfinite(da)) or math.hypot(dv, da) < NEUTRAL_RADIUS:
-        return "neutral"
-    angle = math.degrees(math.atan2(da, dv)) % 360.0
-    return MOODS[int(angle // 45.0) % len(MOODS)]
-
-
-def quadrant(valence: float, arousal: float) -> str:
-    """The quadrant's name: happy/excited, tense/angry, sad/depressed or calm/relaxed."""
-    high = arousal >= MIDDLE
-    if valence >= MIDDLE:
-        return QUADRANTS[0] if high else QUADRANTS[3]
-    return QUADRANTS[1] if high else QUADRANTS[2]
 
 
 # ---------------------------------------------------------------------------- summary

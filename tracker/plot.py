@@ -10,6 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from emotrack.models.atomic import write_atomic
+from emotrack.models.scale import MIDDLE, SCALE_MAX, SCALE_MIN
 from emotrack.tracker.session import Estimate
 
 COLOURS = {"valence": "#d99a00", "arousal": "#b03bb0"}
@@ -29,8 +30,8 @@ def plot_timeline(estimates: Sequence[Estimate], path: Path, title: str = "") ->
             raw = [getattr(e, f"raw_{name}") for e in estimates]
             axes.plot(times, raw, color=colour, lw=0.8, alpha=0.3, label=f"{name} (raw)")
         axes.plot(times, [getattr(e, name) for e in estimates], color=colour, lw=2.0, label=name)
-    axes.axhline(5.0, color="0.6", lw=0.8, ls="--")
-    axes.set(xlabel="time (s)", ylabel="rating (1..9)", ylim=(1.0, 9.0))
+    axes.axhline(MIDDLE, color="0.6", lw=0.8, ls="--")
+    axes.set(xlabel="time (s)", ylabel="rating (1..9)", ylim=(SCALE_MIN, SCALE_MAX))
     axes.set_title(title, loc="left")
     if times:
         axes.set_xlim(min(times), max(max(times), min(times) + 1.0))

@@ -226,7 +226,7 @@ class Tracker:
             audio_seconds=audio,
             wall_seconds=wall,
             inference_seconds=busy,
-            device=self.engine.device,
+            device=self.engine.device_name,
             backend=self.engine.backend,
             batch=self.batch,
         )

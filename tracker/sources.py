@@ -26,7 +26,7 @@ from emotrack.models.audio import (
     to_mono,
 )
 from emotrack.models.decode import AudioReader
-from emotrack.models.errors import UserError
+from emotrack.models.errors import UserError, one_line
 from emotrack.tracker.ring import RingBuffer
 
 REALTIME_BLOCK_SECONDS = 0.05  # file block when paced: small, so audio arrives smoothly
@@ -184,7 +184,7 @@ class Source:
             self._run()
         except Exception as exc:  # reported in the status; the tracker keeps what it has
             if self._error is None:
-                self._error = f"{self.name}: {_short(exc)}"
+                self._error = f"{self.name}: {one_line(exc)}"
         finally:
             self._finished.set()
             if self._ring is not None:
@@ -279,7 +279,7 @@ class FileSource(Source):
             return output
         except Exception as exc:
             output.close()
-            self.note = f"playback stopped ({_short(exc)}); paced by the clock"
+            self.note = f"playback stopped ({one_line(exc)}); paced by the clock"
             return None
 
     def _put(self, ring: RingBuffer, mono: np.ndarray) -> None:
@@ -341,7 +341,7 @@ class MicSource(Source):
             if self._stream is not None:
                 self._stream.close()
             raise UserError(
-                f"microphone {self.name}: cannot open it at {self.rate} Hz ({_short(exc)}); "
+                f"microphone {self.name}: cannot open it at {self.rate} Hz ({one_line(exc)}); "
                 "check that it is plugged in and not used by another program, or pick another "
                 "with --device (see --list-devices)"
             ) from None
@@ -533,8 +533,3 @@ def _open_output(rate: int, channels: int) -> _Output | None:
     except Exception:  # no device, or it refuses this rate: pace by the clock instead
         return None
     return _Output(stream, channels, name)
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__

@@ -240,8 +240,9 @@ def _free_stem(folder: Path, stem: str) -> str:
 
 
 def run_tui(tracker: Tracker, title: str, save_dir: Path, exit_on_finish: bool = False) -> None:
-    """Run the UI until the user quits (or, with ``exit_on_finish``, until the file ends),
-    then stop the tracker. The tracker is started first, so a source that cannot start
-    (a refused microphone) raises its UserError here, before the screen is taken over."""
+    """Start the tracker, then show the UI until the user quits (or, with ``exit_on_finish``,
+    until the file ends); the app stops the tracker as it closes. A source that cannot start
+    (a refused microphone) raises its UserError from ``tracker.start()``, before the screen is
+    taken over."""
     tracker.start()
     EmotionApp(tracker, title, save_dir, exit_on_finish=exit_on_finish).run()

@@ -16,19 +16,13 @@ from rich.text import Text
 from textual.color import Color
 from textual.widget import Widget
 
-from emotrack.tracker.output import quadrant
+from emotrack.models.scale import MIDDLE, QUADRANTS, SCALE_MAX, SCALE_MIN, quadrant
 from emotrack.tracker.session import TrackerStats
 from emotrack.tracker.sources import SourceStatus
 
-LOW, MID, HIGH = 1.0, 5.0, 9.0
 RED, YELLOW, BLUE, GREEN = "#ef6f6c", "#f2c14e", "#5fa8e8", "#7bc47f"
 PINK, GREY = "#e07be0", "#c0c0c0"
-QUADRANT_COLOURS = {
-    "tense/angry": RED,
-    "happy/excited": YELLOW,
-    "sad/depressed": BLUE,
-    "calm/relaxed": GREEN,
-}
+QUADRANT_COLOURS = dict(zip(QUADRANTS, (YELLOW, RED, BLUE, GREEN), strict=True))  # Q1..Q4
 VALENCE_COLOUR, AROUSAL_COLOUR = YELLOW, PINK
 AXIS_FADE = 0.72  # how far axes are blended into the background (ticks half as far)
 TINT = 0.93  # quadrant background: this much widget background, the rest quadrant colour
@@ -49,13 +43,13 @@ def blend(colour: str, background: Color, amount: float) -> str:
 
 def _clamp(value: float) -> float:
     if not math.isfinite(value):
-        return MID
-    return min(max(value, LOW), HIGH)
+        return MIDDLE
+    return min(max(value, SCALE_MIN), SCALE_MAX)
 
 
 def _scale(value: float, size: int) -> int:
     """1..9 -> 0..size-1 (dot or cell coordinate)."""
-    return round((_clamp(value) - LOW) / (HIGH - LOW) * (size - 1))
+    return round((_clamp(value) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN) * (size - 1))
 
 
 # ---------------------------------------------------------------------------- canvas
@@ -160,8 +154,8 @@ def render_plane(
     canvas = Canvas(width, height)
     if not width or not height:
         return canvas.to_text()
-    mid_col = _scale(MID, 2 * width) // 2
-    mid_row = _scale(HIGH + LOW - MID, 4 * height) // 4
+    mid_col = _scale(MIDDLE, 2 * width) // 2
+    mid_row = _scale(SCALE_MAX + SCALE_MIN - MIDDLE, 4 * height) // 4
     axis = Style(color=blend(GREY, background, AXIS_FADE))
     tick = Style(color=blend(GREY, background, AXIS_FADE / 2))
     canvas.write(0, mid_row, "─" * width, axis)
@@ -173,7 +167,9 @@ def render_plane(
     canvas.write(mid_col, height - 1, "1", tick)
     for high_valence in (False, True):
         for high_arousal in (False, True):
-            name = quadrant(HIGH if high_valence else LOW, HIGH if high_arousal else LOW)
+            name = quadrant(
+                SCALE_MAX if high_valence else SCALE_MIN, SCALE_MAX if high_arousal else SCALE_MIN
+            )
             colour = QUADRANT_COLOURS[name]
             cols = range(mid_col, width) if high_valence else range(0, mid_col)
             rows = range(0, mid_row) if high_arousal else range(mid_row, height)
@@ -194,7 +190,8 @@ def _draw_trail(canvas: Canvas, points: Sequence[tuple[float, float]], backgroun
     if not points:
         return
     dots = [
-        (_scale(v, 2 * canvas.width), _scale(HIGH + LOW - a, 4 * canvas.height)) for v, a in points
+        (_scale(v, 2 * canvas.width), _scale(SCALE_MAX + SCALE_MIN - a, 4 * canvas.height))
+        for v, a in points
     ]
     n = len(points)
     for i in range(1, n):
@@ -237,7 +234,7 @@ def render_timeline(
     for col, value in enumerate(_columns(samples, end - span, span / columns, columns)):
         if value is None:
             continue
-        level = max(1, round((_clamp(value) - LOW) / (HIGH - LOW) * 8 * height))
+        level = max(1, round((_clamp(value) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN) * 8 * height))
         for row in range(height - 1 - (level - 1) // 8, height):
             fill = min(level - 8 * (height - 1 - row), 8)
             canvas.write(gutter + col, row, _EIGHTHS[fill], shades[row])
@@ -394,7 +391,7 @@ class NowPanel(InfoPanel):
             ("valence", "arousal"), self.values, (VALENCE_COLOUR, AROUSAL_COLOUR), strict=True
         ):
             line = Text(f"{value:4.2f}  ", Style(color=colour, bold=True), end="")
-            fraction = (_clamp(value) - LOW) / (HIGH - LOW)
+            fraction = (_clamp(value) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN)
             line.append(bar(fraction, max(self._value_width - 6, 0), colour, background))
             lines.append(self.row(name, line))
         badge_style = Style(color=background.hex, bgcolor=colour_of(*self.values), bold=True)

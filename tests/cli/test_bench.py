@@ -46,4 +46,5 @@ def test_bench_scan_times_the_scan_file_mode_and_another_command(tmp_path, capsy
         assert numbers["wall_s"] > 0 and numbers["songs_per_hour"] > 0
     scan = rows["scan"]["numbers"]
     assert scan["scan_realtime_factor"] >= scan["realtime_factor"] > 0  # start not included
+    assert 0 < scan["scan_s"] + scan["model_load_s"] < scan["wall_s"]
     assert "scan" in capsys.readouterr().out

@@ -11,7 +11,7 @@ import pytest
 from emotrack.library.playlist import MOOD_WORDS, target
 from emotrack.library.store import SongRow, Store
 from emotrack.main import main
-from emotrack.tracker.output import mood
+from emotrack.models.scale import mood
 
 MODEL = "cnn:0123456789abcdef:hop0.5:fp32"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from emotrack.main import main as emotrack
 from emotrack.models.emotion import DEAM_SCALE, load_model, read_checkpoint
 from emotrack.offline import trainer as trainer_module
 from emotrack.offline.synthetic import generate_deam
@@ -103,6 +104,15 @@ def test_trains_and_writes_the_whole_run_folder(data, tmp_path, capsys):
     with torch.no_grad():
         out = model.to_values(model(x))
     assert out.shape == (3, 2) and torch.isfinite(out).all()
+
+
+def test_emotrack_train_is_the_same_command_resume_included(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert emotrack(["train", *_args(data, run, epochs=1)]) == 0
+    assert capsys.readouterr().out.strip() == str(run)
+    assert emotrack(["train", "--resume", str(run), "--lr", "0.5"]) == 2  # only --epochs may change
+    assert emotrack(["train", "--resume", str(run), "--epochs", "2"]) == 0
+    assert [h["epoch"] for h in _history(run)] == [1, 2]
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(data, tmp_path, capsys):

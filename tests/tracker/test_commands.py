@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 
 from emotrack.main import main
-from emotrack.tracker.output import mood, quadrant, summarise
+from emotrack.models.scale import mood, quadrant
+from emotrack.tracker.output import summarise
 from emotrack.tracker.session import Estimate
 
 LINE = re.compile(r"^ +(\d+\.\d\d) s  valence (\d\.\d\d)  arousal (\d\.\d\d)  ([a-z]+)$")

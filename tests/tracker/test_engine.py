@@ -39,7 +39,7 @@ def test_torch_and_onnx_agree_on_the_cnn(torch_engine, onnx_engine):
     assert np.ptp(expected, axis=0).min() > 1e-4  # the windows give different values
     assert torch_engine.backend == "torch + TorchScript"  # the traced graph is what agrees
     assert onnx_engine.backend == "onnxruntime CPU"
-    assert torch_engine.device.startswith("cpu") and onnx_engine.device.startswith("cpu")
+    assert torch_engine.device_name.startswith("cpu") and onnx_engine.device_name.startswith("cpu")
 
 
 def test_batch_gives_the_same_values_as_one_window_at_a_time(onnx_engine):

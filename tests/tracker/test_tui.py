@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from emotrack.tracker.output import TIMELINE_FIELDS, mood
+from emotrack.models.scale import mood
+from emotrack.tracker.output import TIMELINE_FIELDS
 from emotrack.tracker.session import Estimate, Tracker, TrackerStats
 from emotrack.tracker.sources import FileSource, MicSource, SourceStatus
 from emotrack.tracker.tui import TRAIL_SECONDS, EmotionApp
