@@ -24,16 +24,13 @@ from textual.widgets import Footer
 from emotrack.models.audio import AUDIO_EXTENSIONS
 from emotrack.tracker.output import window_mood, write_timeline_csv
 from emotrack.tracker.session import Estimate, Tracker
-from emotrack.tracker.widgets import (
-    AROUSAL_COLOUR,
-    VALENCE_COLOUR,
-    NowPanel,
-    SourcePanel,
-    StatsPanel,
-    StatusBar,
-    TimelineChart,
-    VAPlane,
-)
+from emotrack.tracker.widgets.drawing import AROUSAL_COLOUR, VALENCE_COLOUR
+from emotrack.tracker.widgets.now_panel import NowPanel
+from emotrack.tracker.widgets.plane import VAPlane
+from emotrack.tracker.widgets.source_panel import SourcePanel
+from emotrack.tracker.widgets.stats_panel import StatsPanel
+from emotrack.tracker.widgets.status_bar import StatusBar
+from emotrack.tracker.widgets.timeline import TimelineChart
 
 POLL_SECONDS = 0.1  # how often the UI asks the tracker for news
 TRAIL_SECONDS = 20.0  # how much history the plane's trail shows

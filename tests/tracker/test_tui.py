@@ -22,14 +22,11 @@ from emotrack.tracker.output import TIMELINE_FIELDS
 from emotrack.tracker.session import Estimate, Tracker, TrackerStats
 from emotrack.tracker.sources import FileSource, MicSource, SourceStatus
 from emotrack.tracker.tui import TRAIL_SECONDS, EmotionApp
-from emotrack.tracker.widgets import (
-    NowPanel,
-    SourcePanel,
-    StatusBar,
-    VAPlane,
-    render_plane,
-    render_timeline,
-)
+from emotrack.tracker.widgets.now_panel import NowPanel
+from emotrack.tracker.widgets.plane import VAPlane, render_plane
+from emotrack.tracker.widgets.source_panel import SourcePanel
+from emotrack.tracker.widgets.status_bar import StatusBar
+from emotrack.tracker.widgets.timeline import render_timeline
 
 SIZE = (100, 30)
 
