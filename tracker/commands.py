@@ -22,7 +22,10 @@ from emotrack.models.shipped_model import DESCRIPTION, shipped_model
 from emotrack.models.target import OutputTarget, check_targets
 from emotrack.options import add_model_options
 from emotrack.shell import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
+from emotrack.tracker.audio_devices import list_devices
 from emotrack.tracker.engine import Engine, default_batches
+from emotrack.tracker.file_source import FileSource
+from emotrack.tracker.mic_source import MicSource
 from emotrack.tracker.output import (
     FORMATS,
     TimelineStreams,
@@ -42,7 +45,6 @@ from emotrack.tracker.session import (
     result_of,
     track_file,
 )
-from emotrack.tracker.sources import FileSource, MicSource, list_devices
 
 MODEL_ENV = "EMOTRACK_MODEL"  # a default for --model
 

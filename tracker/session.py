@@ -21,9 +21,10 @@ import numpy as np
 from emotrack.models.audio import SAMPLE_RATE, TRACK_HOP_SECONDS, AudioError
 from emotrack.models.errors import UserError
 from emotrack.tracker.engine import Engine
+from emotrack.tracker.file_source import FileSource
 from emotrack.tracker.quality import BandwidthMeter, is_music, window_flags
 from emotrack.tracker.ring import OverwrittenError, RingBuffer
-from emotrack.tracker.sources import FileSource, Source, SourceStatus
+from emotrack.tracker.sources import Source, SourceStatus
 
 LATENCIES_KEPT = 10_000  # latency percentiles are over the most recent windows
 SLACK_SECONDS = 4.0  # ring space beyond what one batch of windows needs

@@ -15,8 +15,10 @@ import soundfile as sf
 
 from emotrack.models.audio import SAMPLE_RATE, AudioError
 from emotrack.models.errors import UserError
+from emotrack.tracker.audio_devices import list_devices, resolve_input_device
+from emotrack.tracker.file_source import FileSource
+from emotrack.tracker.mic_source import MicSource
 from emotrack.tracker.ring import RingBuffer
-from emotrack.tracker.sources import FileSource, MicSource, list_devices, resolve_input_device
 
 
 class Collector:
@@ -293,7 +295,7 @@ def test_portaudio_missing_is_explained(monkeypatch):
 
 
 def test_the_no_microphone_advice_names_each_system_s_way():
-    from emotrack.tracker.sources import how_to_get_input
+    from emotrack.tracker.audio_devices import how_to_get_input
 
     assert "libasound2-plugins" in how_to_get_input("Linux")
     assert "Privacy & Security > Microphone" in how_to_get_input("Darwin")

@@ -18,9 +18,11 @@ import pytest
 from matplotlib.image import imread
 
 from emotrack.models.scale import mood
+from emotrack.tracker.file_source import FileSource
+from emotrack.tracker.mic_source import MicSource
 from emotrack.tracker.output import TIMELINE_FIELDS
 from emotrack.tracker.session import Estimate, Tracker, TrackerStats
-from emotrack.tracker.sources import FileSource, MicSource, SourceStatus
+from emotrack.tracker.sources import SourceStatus
 from emotrack.tracker.tui import TRAIL_SECONDS, EmotionApp
 from emotrack.tracker.widgets.now_panel import NowPanel
 from emotrack.tracker.widgets.plane import VAPlane, render_plane
