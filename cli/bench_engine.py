@@ -116,7 +116,7 @@ def bench_inference(engine) -> Row:
 
 def bench_hop_latency(engine, path: Path) -> Row:
     """A file paced in real time (as a microphone would be): audio in to value out per hop."""
-    from emotrack.tracker.session import track_file
+    from emotrack.tracker.headless import track_file
 
     with StolenTime() as stolen:
         result = track_file(path, engine, fast=False, play=False)
@@ -139,7 +139,7 @@ def bench_hop_latency(engine, path: Path) -> Row:
 
 def bench_file_mode(engine, path: Path, what: str) -> Row:
     """Track a file as fast as possible, decoding included; resident memory sampled meanwhile."""
-    from emotrack.tracker.session import track_file
+    from emotrack.tracker.headless import track_file
 
     with MemorySampler() as memory, StolenTime() as stolen:
         result = track_file(path, engine, fast=True, play=False)

@@ -25,6 +25,7 @@ from emotrack.shell import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINAT
 from emotrack.tracker.audio_devices import list_devices
 from emotrack.tracker.engine import Engine, default_batches
 from emotrack.tracker.file_source import FileSource
+from emotrack.tracker.headless import TrackResult, result_of, track_file
 from emotrack.tracker.mic_source import MicSource
 from emotrack.tracker.output import (
     FORMATS,
@@ -37,14 +38,7 @@ from emotrack.tracker.output import (
     summary_path,
     summary_table,
 )
-from emotrack.tracker.session import (
-    Tracker,
-    TrackResult,
-    check_hop,
-    check_smoothing,
-    result_of,
-    track_file,
-)
+from emotrack.tracker.session import Tracker, check_hop, check_smoothing
 
 MODEL_ENV = "EMOTRACK_MODEL"  # a default for --model
 

@@ -19,8 +19,9 @@ import numpy as np
 from emotrack.models.atomic import json_ready
 from emotrack.models.scale import QUADRANTS, mood, quadrant
 from emotrack.models.target import OutputTarget
+from emotrack.tracker.headless import TrackResult
 from emotrack.tracker.quality import FLAGS
-from emotrack.tracker.session import Estimate, TrackerStats, TrackResult
+from emotrack.tracker.session import Estimate, TrackerStats
 
 FORMATS = ("text", "csv", "jsonl")
 TIMELINE_FIELDS = (

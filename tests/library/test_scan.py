@@ -20,8 +20,8 @@ import pytest
 from emotrack.library.store import Store
 from emotrack.main import main
 from emotrack.tracker.engine import Engine
+from emotrack.tracker.headless import track_file
 from emotrack.tracker.output import summarise
-from emotrack.tracker.session import track_file
 
 from .conftest import write_song
 

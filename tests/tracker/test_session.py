@@ -12,8 +12,9 @@ import soundfile as sf
 from emotrack.models.audio import frame_windows, load_audio, window_starts
 from emotrack.models.errors import UserError
 from emotrack.tracker.file_source import FileSource
+from emotrack.tracker.headless import track_file
 from emotrack.tracker.output import summarise
-from emotrack.tracker.session import Tracker, track_file
+from emotrack.tracker.session import Tracker
 
 
 class Slowed:
