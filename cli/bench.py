@@ -141,6 +141,14 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         help="also time CMD on the same songs ({dir} is their folder); repeatable",
     )
     scan.add_argument(
+        "--ray-actors",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="N",
+        help="also time `emotrack scan --ray --actors N` (a local Ray) for each N",
+    )
+    scan.add_argument(
         "--hop",
         type=float,
         default=TRACK_HOP_SECONDS,

@@ -255,6 +255,10 @@ def run_scan_bench(args, device, machine: dict) -> int:
 
 def _commands(args, folder: Path, db: Path, model: Path, device: str, runtime: str):
     yield "scan", scan_command(folder, db, model, device, runtime, args)
+    for actors in args.ray_actors:
+        ray_db = db.with_name(f"{db.stem}-ray{actors}.db")
+        command = scan_command(folder, ray_db, model, device, runtime, args)
+        yield f"scan --ray x{actors}", [*command, "--ray", "--actors", str(actors)]
     if args.scan_file_mode:
         yield (
             "file --fast",

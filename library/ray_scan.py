@@ -67,7 +67,7 @@ def run_ray_scan(args: argparse.Namespace, hop: float) -> int:
         else:  # nothing is known about any song: a throwaway database answers that
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="emotrack-ray-"))
             store = stack.enter_context(Store.open(Path(folder) / "plan.db"))
-        _start(ray, args.ray, args.workers)
+        _start(ray, args.ray, args.workers + (args.actors or 1))
         stack.callback(ray.shutdown)
         model = _identify(ray, args, hop)
         print(f"model: {model['description']}", file=sys.stderr)
@@ -100,11 +100,12 @@ def _import_ray(local: bool):
     return ray
 
 
-def _start(ray, address: str, workers: int) -> None:
+def _start(ray, address: str, cpus: int) -> None:
+    """Start a local Ray with ``cpus`` CPUs (decoding workers and model actors), or join one."""
     ray_logs = {"log_to_driver": False, "include_dashboard": False}
     try:
         if address == LOCAL:
-            ray.init(num_cpus=workers + 1, **ray_logs)
+            ray.init(num_cpus=cpus, **ray_logs)
         else:
             ray.init(address=address, **ray_logs)
     except Exception as exc:
@@ -124,7 +125,7 @@ def _identify(ray, args: argparse.Namespace, hop: float) -> dict:
         identity = model_id(engine.path, engine.backbone, hop, engine.precision)
         return {"id": identity, "path": str(engine.path), "description": engine.describe()}
 
-    gpus = _gpus_per_actor(ray, args.device)
+    _, gpus = _actors(ray, args)
     task = identify.options(num_gpus=gpus, num_cpus=1)
     try:
         return ray.get(task.remote(args.model, args.device, args.backend, args.precision))
@@ -139,17 +140,18 @@ def _identify(ray, args: argparse.Namespace, hop: float) -> dict:
         ) from None
 
 
-def _gpus_per_actor(ray, device: str) -> float:
-    if device == "cpu":
-        return 0
-    return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+def _actors(ray, args: argparse.Namespace) -> tuple[int, float]:
+    """How many model actors, and the share of a GPU each takes: ``--actors`` (default one per
+    GPU, or one without GPUs); more actors than GPUs share them evenly."""
+    gpus = 0 if args.device == "cpu" else int(ray.cluster_resources().get("GPU", 0))
+    count = args.actors or max(1, gpus)
+    return count, (min(1.0, gpus / count) if gpus else 0.0)
 
 
 def track(ray, tasks: list[Task], args: argparse.Namespace, hop: float, model_id: str):
     """The lazy Ray Dataset of result rows (RESULT_COLUMNS)."""
     items = [{"path": t.path, "known_hash": t.known_hash or ""} for t in tasks]
-    gpus = _gpus_per_actor(ray, args.device)
-    actors = max(1, int(ray.cluster_resources().get("GPU", 0))) if gpus else 1
+    actors, gpus = _actors(ray, args)
     # decoding states its memory, the actors do not: so Ray Data never fuses the two (the
     # actors would then decode too, one song at a time)
     decoding = {"num_cpus": 1, "memory": DECODE_MEMORY}

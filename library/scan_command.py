@@ -102,6 +102,14 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         "the `ray` extra",
     )
     cluster.add_argument(
+        "--actors",
+        type=int,
+        metavar="N",
+        help="with --ray: N model actors (default: one per GPU, or one on a cluster without "
+        "GPUs); more actors than GPUs share them, each taking GPUs/N, which keeps a GPU busier "
+        "when one process cannot feed it",
+    )
+    cluster.add_argument(
         "--parquet",
         type=Path,
         metavar="DIR",
@@ -116,12 +124,14 @@ def run_scan(args: argparse.Namespace) -> int:
     hop = check_hop(args.hop)
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: give at least 1")
-    for option in ("batch", "threads"):
+    for option in ("batch", "threads", "actors"):
         value = getattr(args, option)
         if value is not None and value < 1:
             raise UserError(f"--{option} {value}: give at least 1")
     if args.parquet is not None and args.ray is None:
         raise UserError("--parquet needs --ray (the local scan writes the database)")
+    if args.actors is not None and args.ray is None:
+        raise UserError("--actors needs --ray (the local scan runs the model in this process)")
     if args.ray is not None:
         from emotrack.library.ray_scan import run_ray_scan
 

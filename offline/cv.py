@@ -84,7 +84,7 @@ def _folds(config, pool: Pool, run_dir: Path, ctx: Dist) -> list[Split]:
     path = run_dir / FOLDS_FILE
     if config.resume and path.is_file():
         return [Split.from_dict(part) for part in json.loads(path.read_text())]
-    splits = cross_validation(list(pool.clips.values()), config.folds, config.seed)
+    splits = cross_validation(list(pool.clips.values()), config.folds, config.splitting_seed)
     if ctx.main:
         write_json(path, [split.to_dict() for split in splits])
     return splits

@@ -191,7 +191,7 @@ def choose_split(config, saved: Path, clips: list[Clip], resume: bool) -> Split:
     elif config.split == "music2emo":
         split = music2emo_split(clips)
     else:
-        split = grouped_split(clips, seed=config.seed)
+        split = grouped_split(clips, seed=config.splitting_seed)
     check_split(split, config.split, len(clips))
     return split
 

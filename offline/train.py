@@ -90,6 +90,7 @@ class TrainConfig:
     compile: bool = False
     device: str = "auto"
     seed: int = 0
+    split_seed: int | None = None  # the split's and folds' seed; None: seed
     workers: int | None = None
     # run folder
     out: str | None = None
@@ -97,6 +98,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def splitting_seed(self) -> int:
+        """What draws the split (or the folds): ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:

@@ -321,6 +321,14 @@ def _optim_options(parser: argparse.ArgumentParser) -> None:
         "[default: %(default)s]",
     )
     optim.add_argument(
+        "--split-seed",
+        type=int,
+        metavar="N",
+        help="seed the split (or the folds) with N instead of --seed: models trained with "
+        "several --seed values on the same folds can be compared or ensembled [default: "
+        "--seed]",
+    )
+    optim.add_argument(
         "--workers",
         type=int,
         metavar="N",

@@ -32,14 +32,15 @@ def test_bench_refuses_an_unknown_backbone(capsys):
     assert "resnet" in capsys.readouterr().err
 
 
-def test_bench_scan_times_the_scan_file_mode_and_another_command(tmp_path, capsys):
+def test_bench_scan_times_the_scan_file_mode_ray_and_another_command(tmp_path, capsys):
     report = tmp_path / "scan.json"
     other = f'{sys.executable} -c "import sys, os; sys.exit(len(os.listdir(sys.argv[1])) != 3)"'
     args = ["bench", "--scan", "--backbones", "cnn", "--runtimes", "onnx", "--scan-songs", "3"]
     args += ["--scan-seconds", "8", "--scan-file-mode", "--compare", other + " {dir}"]
+    args += ["--ray-actors", "2"]
     assert main([*args, "--json", str(report)]) == 0
     rows = {r["what"]: r for r in json.loads(report.read_text())["results"]}
-    assert set(rows) == {"scan", "file --fast", "compare"}
+    assert set(rows) == {"scan", "file --fast", "scan --ray x2", "compare"}
     for row in rows.values():
         numbers = row["numbers"]
         assert numbers["songs"] == 3 and numbers["audio_s"] == pytest.approx(24, abs=0.5)

@@ -49,7 +49,7 @@ def test_ray_scan_gives_the_plain_scans_rows(tmp_path, library, onnx_model, caps
     assert main(["scan", *common, "--db", str(ray_db), "--ray"]) == 0  # resumes like the plain
     assert "0 to track, 5 already done" in capsys.readouterr().err
 
-    assert main(["scan", *common, "--ray", "--parquet", str(shards)]) == 1
+    assert main(["scan", *common, "--ray", "--actors", "2", "--parquet", str(shards)]) == 1
     assert f"Parquet shards in {shards}" in capsys.readouterr().err
     import pyarrow.parquet as pq
 
@@ -66,3 +66,5 @@ def test_ray_scan_gives_the_plain_scans_rows(tmp_path, library, onnx_model, caps
 def test_parquet_without_ray_is_bad_usage(tmp_path, library, capsys):
     assert main(["scan", str(library), "--parquet", str(tmp_path / "x")]) == 2
     assert "--parquet needs --ray" in capsys.readouterr().err
+    assert main(["scan", str(library), "--actors", "2"]) == 2
+    assert "--actors needs --ray" in capsys.readouterr().err

@@ -212,3 +212,14 @@ def test_bad_cv_options_exit_2(tmp_path, capsys, extra, message):
     assert main(_cv_args(tmp_path / "bad") + extra) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_split_seed_keeps_the_folds_while_the_seed_changes(cv_run, tmp_path):
+    run, _ = cv_run
+    other = tmp_path / "other"
+    args = _cv_args(other, "--seed", "1", "--split-seed", "0", "--epochs", "1", "--no-final")
+    assert main(args) == 0
+    folds = json.loads((run / FOLDS_FILE).read_text())
+    assert json.loads((other / FOLDS_FILE).read_text()) == folds
+    config = json.loads((other / "config.json").read_text())
+    assert config["seed"] == 1 and config["split_seed"] == 0
