@@ -74,6 +74,9 @@ def test_a_window_past_the_songs_end_is_zero_padded_as_the_host_cut_pads():
     host = cut(plan, np.empty((1, WINDOW_SAMPLES), np.float32))
     np.testing.assert_array_equal(frame_windows(samples, starts), host)
     assert not np.isnan(samples).any() and (samples[3 * SAMPLE_RATE :] == 0).all()
+    quiet = np.random.default_rng(1).standard_normal(3 * SAMPLE_RATE) * 10 ** (-49 / 20)
+    quiet = quiet.astype(np.float32)  # -49 dB over its 3 s, -51 dB over the padded window
+    assert window_flags(quiet) == () and song_flags(quiet, HOP) == [("near-silent",)]
 
 
 def test_the_device_cut_gives_the_host_cuts_values_on_the_torch_engine(torch_cpu):
