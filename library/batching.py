@@ -122,9 +122,9 @@ BatchRunner = Callable[[Plan], np.ndarray]  # a plan -> its windows' values (row
 
 def batch_runner(engine, batch: int, device_cut: bool | None = None) -> BatchRunner:
     """How one inference thread runs plans of up to ``batch`` windows on ``engine``: a device
-    cut where the engine has one (``predict_spans``) and ``device_cut`` says so (None: where
-    the model runs on a GPU, whose copy from the host is what a host cut would cost most);
-    a host cut otherwise. Each runner has its own buffer: one per thread."""
+    cut where the engine has one (``predict_spans``) and ``device_cut`` says so (None: when
+    the model runs on a GPU, where copying every window there is what a host cut costs
+    most); a host cut otherwise. Each runner has its own buffers: one runner per thread."""
     if device_cut is None:
         device_cut = engine.on_gpu
     if device_cut and hasattr(engine, "predict_spans"):

@@ -23,13 +23,10 @@ from emotrack.models.audio import (
     SAMPLE_RATE,
     WINDOW_SECONDS,
     AudioError,
-    frame_windows,
     load_audio,
     window_starts,
 )
 from emotrack.tracker.quality import window_flags
-
-FLAG_CHUNK = 16  # windows cut at once to flag them (bounds the worker's memory)
 
 
 @dataclass(frozen=True)
@@ -91,15 +88,13 @@ def decode(task: Task) -> Decoded:
 
 
 def song_flags(samples: np.ndarray, hop_seconds: float) -> list[tuple[str, ...]]:
-    """The tracker's flags of every window a scan at this hop cuts from ``samples``."""
+    """The tracker's flags of every window a scan at this hop cuts from ``samples`` (each
+    read in place; a song shorter than a window zero-padded, as the window is cut)."""
     starts = window_starts(len(samples), MEL_IMAGE, hop_seconds=hop_seconds)
-    windows = np.empty((FLAG_CHUNK, MEL_IMAGE.window_samples), np.float32)
-    flags: list[tuple[str, ...]] = []
-    for first in range(0, len(starts), FLAG_CHUNK):
-        chunk = starts[first : first + FLAG_CHUNK]
-        part = frame_windows(samples, chunk, MEL_IMAGE, windows[: len(chunk)])
-        flags += [window_flags(window) for window in part]
-    return flags
+    width = MEL_IMAGE.window_samples
+    if len(samples) < width:
+        samples = np.pad(samples, (0, width - len(samples)))
+    return [window_flags(samples[start : start + width]) for start in starts.tolist()]
 
 
 def _too_short(path: str, samples: int) -> str | None:

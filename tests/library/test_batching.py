@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from emotrack.library.batching import (
     WINDOW_SAMPLES,
@@ -73,6 +74,9 @@ def test_a_window_past_the_songs_end_is_zero_padded_as_the_host_cut_pads():
     host = cut(plan, np.empty((1, WINDOW_SAMPLES), np.float32))
     np.testing.assert_array_equal(frame_windows(samples, starts), host)
     assert not np.isnan(samples).any() and (samples[3 * SAMPLE_RATE :] == 0).all()
+    quiet = np.random.default_rng(1).standard_normal(3 * SAMPLE_RATE) * 10 ** (-49 / 20)
+    quiet = quiet.astype(np.float32)  # -49 dB over its 3 s, -51 dB over the padded window
+    assert window_flags(quiet) == () and song_flags(quiet, HOP) == [("near-silent",)]
 
 
 def test_the_device_cut_gives_the_host_cuts_values_on_the_torch_engine(torch_cpu):
@@ -89,6 +93,24 @@ def test_the_device_cut_gives_the_host_cuts_values_on_the_torch_engine(torch_cpu
         rows += len(on_device)
     assert rows == sum(len(song.starts) for song in songs)
     assert len(device.samples) <= batch * WINDOW_SAMPLES  # at most a batch of windows' worth
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_on_a_gpu_the_device_cut_gives_the_host_cuts_values(cnn_run, torch_cpu, precision):
+    """From pinned buffers, cut on the GPU: the values of the same engine's host cut, and
+    (in fp32) of the CPU's."""
+    gpu = Engine.load(cnn_run, device="cuda", backend="torch", precision=precision)
+    runner = batch_runner(gpu, 64)
+    assert isinstance(runner, DeviceCut) and torch.from_numpy(runner.starts).is_pinned()
+    host = HostCut(gpu, 64)
+    for plan in plans(_songs(), 64):
+        values = runner(plan)
+        assert torch.from_numpy(runner.samples).is_pinned()
+        np.testing.assert_allclose(values, host(plan), rtol=0, atol=1e-4)
+        if precision == "fp32":
+            on_cpu = HostCut(torch_cpu, 64)(plan)  # cuDNN may convolve in TF32
+            np.testing.assert_allclose(values, on_cpu, rtol=0, atol=1e-2)
 
 
 def test_an_engine_without_spans_always_cuts_on_the_host(onnx_model):
