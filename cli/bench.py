@@ -17,7 +17,7 @@ DEFAULT_BACKBONES = ("cnn", "mamba_vision_T")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Measure emotrack's speed on this machine: front end, inference per window for each "
-        "backbone and runtime, hop latency (audio in to value out), file-mode real-time factor "
+        "backbone and runtime, step latency (audio in to value out), file-mode real-time factor "
         "and memory. Prints a table; --json writes the numbers."
     )
     parser.add_argument(
@@ -100,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
-    from emotrack.models.audio import TRACK_HOP_SECONDS
+    from emotrack.options import add_step_option
 
     scan = parser.add_argument_group("library scan (emotrack bench --scan)")
     scan.add_argument(
@@ -148,13 +148,7 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="also time `emotrack scan --ray --actors N` (a local Ray) for each N",
     )
-    scan.add_argument(
-        "--hop",
-        type=float,
-        default=TRACK_HOP_SECONDS,
-        metavar="S",
-        help=f"the scan's hop (default {TRACK_HOP_SECONDS})",
-    )
+    add_step_option(scan)
     scan.add_argument("--workers", type=int, metavar="N", help="scan decode workers")
     scan.add_argument("--batch", type=int, metavar="N", help="scan windows per model call")
     scan.add_argument("--threads", type=int, metavar="N", help="scan model threads on a CPU")

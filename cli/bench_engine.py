@@ -1,5 +1,5 @@
 """`emotrack bench` by default: per backbone and runtime, the front end, inference per window
-(batch-1 latency and batched throughput), the hop latency from audio in to value out (a
+(batch-1 latency and batched throughput), the step latency from audio in to value out (a
 real-time file source), the file-mode real-time factor (decoding included) and the tracker's
 memory; on a GPU the backbone's throughput, and with --train training steps. Models are built
 untrained (speed does not depend on the weights) and exported to ONNX in a temporary folder."""
@@ -123,7 +123,7 @@ def bench_hop_latency(engine, path: Path) -> Row:
     _raise_if_failed(result)
     stats = result.stats
     return Row(
-        "hop latency (real time)",
+        "step latency (real time)",
         engine.backbone,
         engine.backend,
         engine.device_name,

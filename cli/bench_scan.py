@@ -80,8 +80,8 @@ def scan_command(folder: Path, db: Path, model: Path, device: str, backend: str,
         device,
         "--backend",
         backend,
-        "--hop",
-        str(args.hop),
+        "--step",
+        str(args.step),
     ]
     if args.precision != "auto" and backend == "torch":
         command += ["--precision", args.precision]
@@ -276,8 +276,8 @@ def _commands(args, folder: Path, db: Path, model: Path, device: str, runtime: s
                 device,
                 "--backend",
                 runtime,
-                "--hop",
-                str(args.hop),
+                "--step",
+                str(args.step),
                 "--csv",
                 str(db.with_suffix(".csv")),
             ],

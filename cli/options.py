@@ -1,4 +1,5 @@
-"""Option groups that several commands share, defined once: which model, where it runs.
+"""Option groups that several commands share, defined once: which model, where it runs, and
+the step between windows.
 
 Each command module owns its parser (``add_arguments``) and builds it from these groups plus
 its own options; `emotrack file`, `live`, `scan` and `bench` all say --model, --device,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emotrack.models.audio import TRACK_STEP_SECONDS, WINDOW_SECONDS
 from emotrack.tracker.engine import BACKENDS, PRECISIONS
 
 DEVICES = "auto|cpu|cuda"
@@ -52,3 +54,18 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "file, a run folder uses its checkpoint (default auto)",
     )
     add_device_options(model)
+
+
+def add_step_option(group: argparse._ActionsContainer, note: str = "") -> None:
+    """--step S (or its old name --hop): a new window every S seconds; ``note`` adds to the
+    help. The STFT inside each window has a hop of its own; this is the tracker's step."""
+    group.add_argument(
+        "--step",
+        "--hop",
+        dest="step",
+        type=float,
+        default=TRACK_STEP_SECONDS,
+        metavar="S",
+        help=f"a new {WINDOW_SECONDS:g} s window every S seconds (default {TRACK_STEP_SECONDS}"
+        f"{note}); --hop S is the same",
+    )

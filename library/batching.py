@@ -6,7 +6,7 @@ spanning as many songs as it takes. It runs in one of two ways (:func:`batch_run
 - **host cut**: its 5 s windows are copied from the songs' 16 kHz samples into one batch
   buffer, which goes to ``engine.predict`` (ONNX Runtime, a model on a CPU);
 - **device cut**: the samples its windows span are packed, part after part, into one flat
-  buffer (a tenth of the windows' bytes at a 0.5 s hop), which the engine sends to its device
+  buffer (a tenth of the windows' bytes at a 0.5 s step), which the engine sends to its device
   in one copy and cuts into windows there (``engine.predict_spans``: PyTorch on a GPU).
 
 A song's samples are let go as soon as its last window has its values. Shared by the local
@@ -29,13 +29,13 @@ WINDOW_SAMPLES = MEL_IMAGE.window_samples  # every model's window: 5 s at 16 kHz
 class SongWindows:
     """A decoded song on its way through the model; its values are filled batch by batch."""
 
-    def __init__(self, decoded: Decoded, hop_seconds: float) -> None:
+    def __init__(self, decoded: Decoded, step_seconds: float) -> None:
         self.decoded = decoded
-        self.starts = window_starts(len(decoded.samples), MEL_IMAGE, hop_seconds=hop_seconds)
+        self.starts = window_starts(len(decoded.samples), MEL_IMAGE, step_seconds=step_seconds)
         self.values = np.empty((len(self.starts), 2), np.float32)
-        # tracker.quality's flags: from the decoding worker when it flagged this hop's windows
+        # tracker.quality's flags: from the decoding worker when it flagged this step's windows
         known = decoded.flags is not None and len(decoded.flags) == len(self.starts)
-        self.flags = decoded.flags if known else song_flags(decoded.samples, hop_seconds)
+        self.flags = decoded.flags if known else song_flags(decoded.samples, step_seconds)
         self._remaining = len(self.starts)
         self._lock = threading.Lock()
 

@@ -4,7 +4,7 @@ flag its windows (silent, clipped, ... as the tracker does).
 Runs in worker processes that import numpy, soundfile and soxr (through
 ``emotrack.models.audio``), never torch. The 5 s windows are cut later, in the process that
 runs the model, from these samples: a song's samples are a tenth of the size of its windows
-at a 0.5 s hop, so less goes between processes. Their flags are worked out here, where the
+at a 0.5 s step, so less goes between processes. Their flags are worked out here, where the
 cores are many, not in that one process.
 """
 
@@ -36,7 +36,7 @@ class Task:
 
     path: str
     known_hash: str | None = None
-    hop_seconds: float | None = None  # flag the windows of this hop (None: leave it)
+    step_seconds: float | None = None  # flag the windows of this step (None: leave it)
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Decoded:
     unchanged: bool = False
     duration: float = 0.0  # seconds of decoded audio
     decode_seconds: float = 0.0
-    flags: list[tuple[str, ...]] | None = None  # per window of the task's hop
+    flags: list[tuple[str, ...]] | None = None  # per window of the task's step
 
 
 def decode(task: Task) -> Decoded:
@@ -81,16 +81,16 @@ def decode(task: Task) -> Decoded:
             result.error = _too_short(path, len(samples))
             if result.error is None:
                 result.samples, result.duration = samples, len(samples) / SAMPLE_RATE
-                if task.hop_seconds is not None:
-                    result.flags = song_flags(samples, task.hop_seconds)
+                if task.step_seconds is not None:
+                    result.flags = song_flags(samples, task.step_seconds)
     result.decode_seconds = time.perf_counter() - began
     return result
 
 
-def song_flags(samples: np.ndarray, hop_seconds: float) -> list[tuple[str, ...]]:
-    """The tracker's flags of every window a scan at this hop cuts from ``samples`` (each
+def song_flags(samples: np.ndarray, step_seconds: float) -> list[tuple[str, ...]]:
+    """The tracker's flags of every window a scan at this step cuts from ``samples`` (each
     read in place; a song shorter than a window zero-padded, as the window is cut)."""
-    starts = window_starts(len(samples), MEL_IMAGE, hop_seconds=hop_seconds)
+    starts = window_starts(len(samples), MEL_IMAGE, step_seconds=step_seconds)
     width = MEL_IMAGE.window_samples
     if len(samples) < width:
         samples = np.pad(samples, (0, width - len(samples)))

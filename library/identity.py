@@ -19,10 +19,10 @@ def content_hash(path: str | Path) -> str:
         return hashlib.file_digest(handle, HASH_NAME).hexdigest()[:HASH_CHARS]
 
 
-def model_id(model_file: str | Path, backbone: str, hop_seconds: float, precision: str) -> str:
-    """``backbone:hash:hopH:precision``: the hash covers the model file's bytes, the hop
+def model_id(model_file: str | Path, backbone: str, step_seconds: float, precision: str) -> str:
+    """``backbone:hash:hopH:precision``: the hash covers the model file's bytes, the step
     and the precision, everything that changes a song's numbers; a readable prefix tells
     people which model it was."""
-    setup = {"model": content_hash(model_file), "hop": float(hop_seconds), "precision": precision}
+    setup = {"model": content_hash(model_file), "hop": float(step_seconds), "precision": precision}
     digest = hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()
-    return f"{backbone}:{digest[:MODEL_HASH_CHARS]}:hop{hop_seconds:g}:{precision}"
+    return f"{backbone}:{digest[:MODEL_HASH_CHARS]}:hop{step_seconds:g}:{precision}"

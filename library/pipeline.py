@@ -40,7 +40,7 @@ class Terminated(BaseException):
 
 @dataclass
 class ScanConfig:
-    hop_seconds: float
+    step_seconds: float
     workers: int
     batch: int  # windows per engine call
     lanes: int = 1  # inference threads
@@ -82,8 +82,8 @@ class Scan:
         report), what finished is committed. A database error is raised after the threads
         stop (nothing committed is lost)."""
         began = time.monotonic()
-        hop = self.config.hop_seconds
-        tasks = [replace(task, hop_seconds=hop) for task in tasks]  # workers flag the windows
+        step = self.config.step_seconds
+        tasks = [replace(task, step_seconds=step) for task in tasks]  # workers flag the windows
         pool = DecodePool(self.config.workers)
         planner = _thread(self._guarded(self._plan, pool, tasks), "emotrack-plan")
         lanes = [
@@ -143,7 +143,7 @@ class Scan:
             if decoded.samples is None:
                 self._put(self._results, decoded)
             else:
-                yield SongWindows(decoded, self.config.hop_seconds)
+                yield SongWindows(decoded, self.config.step_seconds)
 
     def _lane(self) -> None:
         """Batches -> engine -> values into their songs; finished songs to the writer."""
@@ -161,7 +161,7 @@ class Scan:
     def _write(self) -> None:
         """Rows committed as they come (see RowWriter); the rest at the end, also after
         Ctrl+C."""
-        writer, hop = self.writer, self.config.hop_seconds
+        writer, step = self.writer, self.config.step_seconds
         while True:
             try:
                 item = self._results.get(timeout=WAIT_S)
@@ -171,7 +171,7 @@ class Scan:
             if item is None:
                 break
             if isinstance(item, SongWindows):
-                writer.ok(ok_row(item.decoded, item.values, hop, self.model_id, item.flags))
+                writer.ok(ok_row(item.decoded, item.values, step, self.model_id, item.flags))
             elif item.unchanged:
                 writer.unchanged(item.path, item.size, item.mtime_ns)
             else:

@@ -49,7 +49,7 @@ RESULT_COLUMNS = (
 )
 
 
-def run_ray_scan(args: argparse.Namespace, hop: float) -> int:
+def run_ray_scan(args: argparse.Namespace, step: float) -> int:
     from emotrack.library.scan_command import (
         describe_report,
         exit_code,
@@ -69,15 +69,15 @@ def run_ray_scan(args: argparse.Namespace, hop: float) -> int:
             store = stack.enter_context(Store.open(Path(folder) / "plan.db"))
         _start(ray, args.ray, args.workers + (args.actors or 1))
         stack.callback(ray.shutdown)
-        model = _identify(ray, args, hop)
+        model = _identify(ray, args, step)
         print(f"model: {model['description']}", file=sys.stderr)
-        store.add_model(model["id"], model["path"], model["description"], hop)
+        store.add_model(model["id"], model["path"], model["description"], step)
         todo = find_work(args.paths, store, model["id"], args)
         report = ScanReport()
         if todo.tasks and parquet is None:
-            report = write_database(track(ray, todo.tasks, args, hop, model["id"]), store, args)
+            report = write_database(track(ray, todo.tasks, args, step, model["id"]), store, args)
         elif todo.tasks:
-            report = write_parquet(track(ray, todo.tasks, args, hop, model["id"]), parquet)
+            report = write_parquet(track(ray, todo.tasks, args, step, model["id"]), parquet)
         if parquet is None and todo.to_tag and not report.interrupted:
             tag_done_songs(store, todo.to_tag, report)
         print(describe_report(report, None if parquet else store), file=sys.stderr)
@@ -112,7 +112,7 @@ def _start(ray, address: str, cpus: int) -> None:
         raise UserError(f"--ray {address}: cannot start or reach Ray ({exc})") from None
 
 
-def _identify(ray, args: argparse.Namespace, hop: float) -> dict:
+def _identify(ray, args: argparse.Namespace, step: float) -> dict:
     """The model as the actors will load it (same device and resources): its id."""
 
     @ray.remote
@@ -122,7 +122,7 @@ def _identify(ray, args: argparse.Namespace, hop: float) -> dict:
         from emotrack.tracker.engine import Engine
 
         engine = Engine.load(model or default_model(), device, backend, precision=precision)
-        identity = model_id(engine.path, engine.backbone, hop, engine.precision)
+        identity = model_id(engine.path, engine.backbone, step, engine.precision)
         return {"id": identity, "path": str(engine.path), "description": engine.describe()}
 
     _, gpus = _actors(ray, args)
@@ -148,7 +148,7 @@ def _actors(ray, args: argparse.Namespace) -> tuple[int, float]:
     return count, (min(1.0, gpus / count) if gpus else 0.0)
 
 
-def track(ray, tasks: list[Task], args: argparse.Namespace, hop: float, model_id: str):
+def track(ray, tasks: list[Task], args: argparse.Namespace, step: float, model_id: str):
     """The lazy Ray Dataset of result rows (RESULT_COLUMNS)."""
     items = [{"path": t.path, "known_hash": t.known_hash or ""} for t in tasks]
     actors, gpus = _actors(ray, args)
@@ -166,7 +166,7 @@ def track(ray, tasks: list[Task], args: argparse.Namespace, hop: float, model_id
             "backend": args.backend,
             "precision": args.precision,
             "threads": args.threads,
-            "hop_seconds": hop,
+            "step_seconds": step,
             "model_id": model_id,
             "batch": args.batch,
         },
@@ -195,7 +195,7 @@ def _decode_row(item: dict) -> dict:
 class Tracker:
     """A Ray actor: the engine, loaded once; songs in, result rows out."""
 
-    def __init__(self, model, device, backend, precision, threads, hop_seconds, model_id, batch):
+    def __init__(self, model, device, backend, precision, threads, step_seconds, model_id, batch):
         from emotrack.tracker.commands import default_model
         from emotrack.tracker.engine import Engine
 
@@ -207,7 +207,7 @@ class Tracker:
             cuda_graph=False,  # for one window at a time; the actor runs batches
             precision=precision,
         )
-        self.hop, self.model_id = hop_seconds, model_id
+        self.step, self.model_id = step_seconds, model_id
         self.batch = batch or 4 * self.engine.batch_size
         self.run = batch_runner(self.engine, self.batch)
 
@@ -230,13 +230,13 @@ class Tracker:
                 continue
             decoded.samples = np.asarray(samples, np.float32)
             decoded.duration = len(decoded.samples) / SAMPLE_RATE
-            songs.append(SongWindows(decoded, self.hop))
+            songs.append(SongWindows(decoded, self.step))
         for plan in plans(songs, self.batch):
             hand_out(plan, self.run(plan))
         for song in songs:
             rows.append(
                 _result(
-                    "ok", ok_row(song.decoded, song.values, self.hop, self.model_id, song.flags)
+                    "ok", ok_row(song.decoded, song.values, self.step, self.model_id, song.flags)
                 )
             )
         return {name: [row[name] for row in rows] for name in RESULT_COLUMNS}

@@ -19,13 +19,13 @@ from emotrack.tracker.output import summarise
 from emotrack.tracker.session import Estimate
 
 
-def timeline(values: np.ndarray, hop_seconds: float, flags=None) -> list[Estimate]:
+def timeline(values: np.ndarray, step_seconds: float, flags=None) -> list[Estimate]:
     """(windows, 2) valence, arousal (and each window's flags) -> the tracker's estimates
     (window ends from 5 s on)."""
     flags = flags or [()] * len(values)
     return [
         Estimate(
-            time=WINDOW_SECONDS + i * hop_seconds,
+            time=WINDOW_SECONDS + i * step_seconds,
             valence=float(v),
             arousal=float(a),
             raw_valence=float(v),
@@ -38,9 +38,9 @@ def timeline(values: np.ndarray, hop_seconds: float, flags=None) -> list[Estimat
 
 
 def ok_row(
-    decoded: Decoded, values: np.ndarray, hop_seconds: float, model_id: str, flags=None
+    decoded: Decoded, values: np.ndarray, step_seconds: float, model_id: str, flags=None
 ) -> SongRow:
-    summary = summarise(timeline(values, hop_seconds, flags))
+    summary = summarise(timeline(values, step_seconds, flags))
     return SongRow(
         path=decoded.path,
         size=decoded.size,
@@ -50,7 +50,7 @@ def ok_row(
         status="ok",
         duration=decoded.duration,
         summary=None if summary is None else json_ready(asdict(summary)),
-        hop_seconds=hop_seconds,
+        hop_seconds=step_seconds,  # the database's column
         timeline=np.asarray(values, dtype=np.float32),
     )
 

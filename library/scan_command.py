@@ -15,9 +15,9 @@ from emotrack.library.pool import default_workers
 from emotrack.library.store import DB_ENV, Store, default_db
 from emotrack.library.todo import Todo, plan
 from emotrack.library.writer import ScanReport
-from emotrack.models.audio import AUDIO_EXTENSIONS, TRACK_HOP_SECONDS
+from emotrack.models.audio import AUDIO_EXTENSIONS
 from emotrack.models.errors import UserError
-from emotrack.options import add_model_options
+from emotrack.options import add_model_options, add_step_option
 from emotrack.shell import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from emotrack.tracker.engine import GPU_BATCH, default_batches
 
@@ -53,14 +53,7 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_argument(parser)
     add_model_options(parser)
     work = parser.add_argument_group("work")
-    work.add_argument(
-        "--hop",
-        type=float,
-        default=TRACK_HOP_SECONDS,
-        metavar="S",
-        help=f"a 5 s window every S seconds, as for `file` (default {TRACK_HOP_SECONDS}; a "
-        "coarser hop is a quicker pass, and tracks again: other numbers)",
-    )
+    add_step_option(work, "; a coarser step is a quicker pass, with other numbers")
     work.add_argument(
         "--workers",
         type=int,
@@ -119,9 +112,9 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from emotrack.tracker.session import check_hop
+    from emotrack.tracker.session import check_step
 
-    hop = check_hop(args.hop)
+    step = check_step(args.step)
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: give at least 1")
     for option in ("batch", "threads", "actors"):
@@ -135,15 +128,15 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from emotrack.library.ray_scan import run_ray_scan
 
-        return run_ray_scan(args, hop)
+        return run_ray_scan(args, step)
     store = Store.open(args.db or default_db())
     with store:
         engine = load_engine(args)
-        identity = model_id(engine.path, engine.backbone, hop, engine.precision)
-        store.add_model(identity, str(engine.path), engine.describe(), hop)
+        identity = model_id(engine.path, engine.backbone, step, engine.precision)
+        store.add_model(identity, str(engine.path), engine.describe(), step)
         todo = find_work(args.paths, store, identity, args)
         config = ScanConfig(
-            hop_seconds=hop,
+            step_seconds=step,
             workers=max(1, min(args.workers, len(todo.tasks))),
             batch=args.batch or (GPU_BATCHES if engine.on_gpu else 1) * engine.batch_size,
             lanes=2 if engine.on_gpu else 1,

@@ -35,7 +35,7 @@ F_MIN = 0.0
 F_MAX = 8_000.0  # Nyquist at 16 kHz
 TOP_DB = 80.0  # dynamic range kept below each window's peak
 WINDOW_SECONDS = 5.0  # one model input
-TRACK_HOP_SECONDS = 0.5  # tracker: a new window every hop
+TRACK_STEP_SECONDS = 0.5  # tracker: a new window every step (not the STFT's hop)
 TRAIN_WINDOWS_PER_CLIP = 6  # seed: 6 evenly spaced windows per 45 s clip
 IMAGE_SIZE = 224  # mel image resized to IMAGE_SIZE x IMAGE_SIZE
 IMAGE_CHANNELS = 3  # repeated to look like an RGB image to ImageNet backbones
@@ -180,22 +180,22 @@ def load_audio(
 def window_starts(
     n_samples: int,
     config: AudioConfig = MEL_IMAGE,
-    hop_seconds: float | None = None,
+    step_seconds: float | None = None,
     count: int | None = None,
 ) -> np.ndarray:
     """Start samples of 5 s windows: ``count`` evenly spaced over the clip (training), or one
-    every ``hop_seconds`` (tracking). Audio shorter than a window gives one window at 0."""
-    if (hop_seconds is None) == (count is None):
-        raise ValueError("give exactly one of hop_seconds or count")
+    every ``step_seconds`` (tracking). Audio shorter than a window gives one window at 0."""
+    if (step_seconds is None) == (count is None):
+        raise ValueError("give exactly one of step_seconds or count")
     last = max(n_samples - config.window_samples, 0)
     if count is not None:
         if count < 1:
             raise ValueError("count must be >= 1")
         return np.linspace(0, last, count).round().astype(np.int64)
-    hop = int(round(hop_seconds * config.sample_rate))
-    if hop < 1:
-        raise ValueError("hop_seconds is too small")
-    return np.arange(0, last + 1, hop, dtype=np.int64)
+    step = int(round(step_seconds * config.sample_rate))
+    if step < 1:
+        raise ValueError("step_seconds is too small")
+    return np.arange(0, last + 1, step, dtype=np.int64)
 
 
 def frame_windows(

@@ -75,7 +75,7 @@ class Windowing:
 
     def starts(self, n_samples: int, audio: AudioConfig) -> np.ndarray:
         """Start samples of the windows of ``n_samples`` of audio."""
-        return window_starts(n_samples, audio, hop_seconds=self.hop_seconds, count=self.count)
+        return window_starts(n_samples, audio, step_seconds=self.hop_seconds, count=self.count)
 
     def to_dict(self) -> dict:
         return asdict(self)

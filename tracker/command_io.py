@@ -30,7 +30,7 @@ class Outputs:
     after an interruption (the entries then say so)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.hop = args.hop
+        self.step = args.step
         self.csv = OutputTarget(args.csv, "--csv") if args.csv is not None else None
         self.jsonl = OutputTarget(args.jsonl, "--jsonl") if args.jsonl is not None else None
         self.json = OutputTarget(args.json, "--json") if args.json is not None else None
@@ -60,7 +60,7 @@ class Outputs:
                 "backbone": engine.backbone,
                 "output_scale": engine.labels.output_scale,
                 "values": engine.labels.meaning,
-                "hop_seconds": self.hop,
+                "hop_seconds": self.step,  # the JSON field keeps its name
             }
             self.json.write(json_text(results, info))
             wrote.append(str(self.json))

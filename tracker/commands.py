@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from emotrack.models.audio import AUDIO_EXTENSIONS, TRACK_HOP_SECONDS
+from emotrack.models.audio import AUDIO_EXTENSIONS
 from emotrack.models.errors import UserError
 from emotrack.models.shipped_model import DESCRIPTION, shipped_model
-from emotrack.options import add_model_options
+from emotrack.options import add_model_options, add_step_option
 from emotrack.shell import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 from emotrack.tracker.audio_devices import list_devices
 from emotrack.tracker.command_io import LinePrinter, Outputs, Signals
@@ -25,7 +25,7 @@ from emotrack.tracker.file_source import FileSource
 from emotrack.tracker.headless import TrackResult, result_of, track_file
 from emotrack.tracker.mic_source import MicSource
 from emotrack.tracker.output import FORMATS, describe, summary_table
-from emotrack.tracker.session import Tracker, check_hop, check_smoothing
+from emotrack.tracker.session import Tracker, check_smoothing, check_step
 
 MODEL_ENV = "EMOTRACK_MODEL"  # a default for --model
 
@@ -51,13 +51,7 @@ def default_model() -> Path:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     tracking = parser.add_argument_group("tracking")
-    tracking.add_argument(
-        "--hop",
-        type=float,
-        default=TRACK_HOP_SECONDS,
-        metavar="S",
-        help=f"a new 5 s window every S seconds (default {TRACK_HOP_SECONDS})",
-    )
+    add_step_option(tracking)
     tracking.add_argument(
         "--smooth",
         type=float,
@@ -107,7 +101,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def add_file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Track the emotion (valence and arousal, 1..9) of audio files, a 5 s window every "
-        "hop. One file plays in the live UI; several files, folders, --no-tui or output that "
+        "step. One file plays in the live UI; several files, folders, --no-tui or output that "
         "is not a terminal run headless. Exit code 1 if any file could not be tracked."
     )
     parser.add_argument(
@@ -163,7 +157,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    check_hop(args.hop)
+    check_step(args.step)
     smoothing = check_smoothing(args.smooth)
     if args.batch is not None and args.batch < 1:
         raise UserError(f"--batch {args.batch}: give at least 1")
@@ -175,7 +169,7 @@ def run_file(args: argparse.Namespace) -> int:
     if len(files) == 1 and files[0][1] is None and _want_tui(args) and not outputs.stdout:
         path = files[0][0]
         source = FileSource(path, realtime=not args.fast, play=not args.no_play)
-        tracker = Tracker(source, engine, args.hop, smoothing, args.batch)
+        tracker = Tracker(source, engine, args.step, smoothing, args.batch)
         return _run_tui(tracker, path.name, args, str(path), outputs)
     if len(files) > 1 and _want_tui(args):
         print("emotrack file: several files: tracking them headless", file=sys.stderr)
@@ -199,7 +193,7 @@ def run_file(args: argparse.Namespace) -> int:
             result = track_file(
                 path,
                 engine,
-                hop_seconds=args.hop,
+                step_seconds=args.step,
                 fast=args.fast,
                 play=not args.no_play,
                 smoothing=smoothing,
@@ -229,14 +223,14 @@ def run_live(args: argparse.Namespace) -> int:
     if args.list_devices:
         print(devices_table())
         return EXIT_OK
-    check_hop(args.hop)
+    check_step(args.step)
     smoothing = check_smoothing(args.smooth)
     if args.duration is not None and args.duration <= 0:
         raise UserError(f"--duration {args.duration}: give a positive number of seconds")
     outputs = Outputs(args)
     engine = _load_engine(args)
     source = MicSource(args.device_in, duration_s=args.duration)
-    tracker = Tracker(source, engine, args.hop, smoothing)
+    tracker = Tracker(source, engine, args.step, smoothing)
     name = f"microphone {source.name}"
     if _want_tui(args) and not outputs.stdout:
         tracker.start()  # a device that refuses to open is reported here, not inside the UI

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emotrack.models.audio import TRACK_HOP_SECONDS, AudioError
+from emotrack.models.audio import TRACK_STEP_SECONDS, AudioError
 from emotrack.tracker.engine import Engine
 from emotrack.tracker.file_source import FileSource
 from emotrack.tracker.session import Estimate, Tracker, TrackerStats
@@ -61,7 +61,7 @@ def _not_music(timeline: list[Estimate]) -> str:
 def track_file(
     path: str | Path,
     engine: Engine,
-    hop_seconds: float = TRACK_HOP_SECONDS,
+    step_seconds: float = TRACK_STEP_SECONDS,
     fast: bool = True,
     play: bool = False,
     smoothing: float | None = None,
@@ -77,7 +77,7 @@ def track_file(
         source = FileSource(path, realtime=not fast, play=play)
     except AudioError as exc:
         return TrackResult(name=str(path), error=str(exc), unopened=True)
-    tracker = Tracker(source, engine, hop_seconds, smoothing, batch)
+    tracker = Tracker(source, engine, step_seconds, smoothing, batch)
     interrupted = False
     tracker.start()
     try:

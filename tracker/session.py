@@ -1,9 +1,9 @@
 """The tracker: a source fills a ring buffer, a worker thread runs the newest 5 s window
-through the engine every hop, and the UI (or the headless loop, ``tracker.headless``) polls
+through the engine every step, and the UI (or the headless loop, ``tracker.headless``) polls
 for estimates.
 
-Windows end every hop from the start of the audio (the first at 5 s), like
-``window_starts(..., hop_seconds=...)`` offline. A live source never waits for the model:
+Windows end every step from the start of the audio (the first at 5 s), like
+``window_starts(..., step_seconds=...)`` offline. A live source never waits for the model:
 when inference falls behind, only the newest window is processed and the skipped ones are
 counted as dropped. A file read as fast as possible waits for the model instead (no drops),
 and several windows go through the model in one batch.
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from emotrack.models.audio import SAMPLE_RATE, TRACK_HOP_SECONDS
+from emotrack.models.audio import SAMPLE_RATE, TRACK_STEP_SECONDS
 from emotrack.models.errors import UserError
 from emotrack.tracker.engine import Engine
 from emotrack.tracker.quality import BandwidthMeter, is_music, window_flags
@@ -69,10 +69,10 @@ class TrackerStats:
         return asdict(self)
 
 
-def check_hop(hop_seconds: float) -> float:
-    if not (hop_seconds > 0 and round(hop_seconds * SAMPLE_RATE) >= 1):
-        raise UserError(f"--hop {hop_seconds}: the hop must be a positive number of seconds")
-    return float(hop_seconds)
+def check_step(step_seconds: float) -> float:
+    if not (step_seconds > 0 and round(step_seconds * SAMPLE_RATE) >= 1):
+        raise UserError(f"--step {step_seconds}: the step must be a positive number of seconds")
+    return float(step_seconds)
 
 
 def check_smoothing(smoothing: float | None) -> float:
@@ -86,7 +86,7 @@ def check_smoothing(smoothing: float | None) -> float:
 
 
 class Tracker:
-    """Runs ``engine`` on ``source`` every ``hop_seconds``. ``smoothing`` (0..1, EMA) is the
+    """Runs ``engine`` on ``source`` every ``step_seconds``. ``smoothing`` (0..1, EMA) is the
     weight of the previous shown value: 0 or None shows the raw values. ``batch``: windows
     per engine call for sources that can wait (default: the engine's choice)."""
 
@@ -94,20 +94,20 @@ class Tracker:
         self,
         source: Source,
         engine: Engine,
-        hop_seconds: float = TRACK_HOP_SECONDS,
+        step_seconds: float = TRACK_STEP_SECONDS,
         smoothing: float | None = None,
         batch: int | None = None,
     ) -> None:
         if engine.audio.sample_rate != SAMPLE_RATE:
             raise UserError(f"model expects {engine.audio.sample_rate} Hz; sources give 16 kHz")
         self.source, self.engine = source, engine
-        self.hop_seconds = check_hop(hop_seconds)
+        self.step_seconds = check_step(step_seconds)
         self.smoothing = check_smoothing(smoothing)
-        self._hop = int(round(self.hop_seconds * SAMPLE_RATE))
+        self._step = int(round(self.step_seconds * SAMPLE_RATE))
         self._window = engine.window_samples
         wanted = 1 if source.realtime else max(1, batch or engine.batch_size)
-        self.batch = min(wanted, 1 + int(MAX_BATCH_SPAN_SECONDS * SAMPLE_RATE) // self._hop)
-        span = self._window + (self.batch - 1) * self._hop  # audio one batch of windows needs
+        self.batch = min(wanted, 1 + int(MAX_BATCH_SPAN_SECONDS * SAMPLE_RATE) // self._step)
+        span = self._window + (self.batch - 1) * self._step  # audio one batch of windows needs
         self._ring = RingBuffer(span + int(SLACK_SECONDS * SAMPLE_RATE))
         self._lock = threading.Lock()
         self._timeline: list[Estimate] = []
@@ -247,7 +247,7 @@ class Tracker:
                 self._finished.set()
 
     def _loop(self) -> None:
-        ring, hop, width = self._ring, self._hop, self._window
+        ring, step, width = self._ring, self._step, self._window
         next_end = width
         while not self._stop.is_set():
             if not self._running.wait(timeout=0.1):
@@ -259,19 +259,19 @@ class Tracker:
                     return
                 ring.wait_for(next_end, timeout=0.1)
                 continue
-            ready = (written - next_end) // hop + 1
+            ready = (written - next_end) // step + 1
             if self.source.realtime:  # live: only the newest window, the rest are dropped
                 with self._lock:
                     self._dropped += ready - 1
-                next_end += (ready - 1) * hop
+                next_end += (ready - 1) * step
                 ready = 1
-            ends = next_end + hop * np.arange(min(ready, self.batch), dtype=np.int64)
+            ends = next_end + step * np.arange(min(ready, self.batch), dtype=np.int64)
             try:
                 windows = ring.read_windows(ends - width, width)
             except OverwrittenError:
                 continue  # fell a whole buffer behind: the next pass takes the newest
             self._process(windows, ends)
-            next_end = int(ends[-1]) + hop
+            next_end = int(ends[-1]) + step
             ring.release(next_end - width)
 
     def _process(self, windows: np.ndarray, ends: np.ndarray) -> None:

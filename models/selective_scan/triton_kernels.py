@@ -21,7 +21,6 @@ import triton.language as tl
 
 Tensor = torch.Tensor
 
-LOG2E = 1.4426950408889634
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _MAX_DSTATE = 64
 # (channels per program, warps per program), chosen by selective_scan.bench.sweep_triton on an H200.

@@ -16,7 +16,7 @@ def test_bench_measures_front_end_inference_latency_and_file_mode(tmp_path, caps
     data = json.loads(report.read_text())
     assert data["machine"]["cores"] >= 1
     measured = {(r["what"], r["runtime"].split()[0]) for r in data["results"]}
-    for what in ("inference", "hop latency (real time)", "file mode"):
+    for what in ("inference", "step latency (real time)", "file mode"):
         assert (what, "torch") in measured and (what, "onnxruntime") in measured
         assert what in table
     (training,) = [r for r in data["results"] if r["what"] == "training"]

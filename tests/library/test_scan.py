@@ -101,10 +101,10 @@ def test_a_rerun_skips_what_is_done_and_picks_up_new_and_changed_files(tmp_path,
     assert "0 to track, 4 already done" in scan(library, "--db", db)[1]
 
 
-def test_another_model_or_hop_tracks_again(tmp_path, library, cnn_run, scan):
+def test_another_model_or_step_tracks_again(tmp_path, library, cnn_run, scan):
     db = tmp_path / "lib.db"
     assert scan(library, "--db", db)[0] == 0
-    code, err = scan(library, "--db", db, "--hop", "1.0")
+    code, err = scan(library, "--db", db, "--step", "1.0")
     assert code == 0 and "4 to track" in err
     assert all(r["summary"]["windows"] <= 5 and r["hop_seconds"] == 1.0 for r in _rows(db).values())
     code, err = scan(library, "--db", db, "--hop", "1.0", model=cnn_run)  # the torch checkpoint

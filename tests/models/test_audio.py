@@ -102,7 +102,7 @@ def test_training_windows_are_evenly_spaced_and_tracking_windows_hop():
     starts = window_starts(n, MEL_IMAGE, count=6)
     assert len(starts) == 6 and starts[0] == 0 and starts[-1] == n - MEL_IMAGE.window_samples
     assert np.allclose(np.diff(starts), np.diff(starts)[0], atol=1)
-    hop = window_starts(n, MEL_IMAGE, hop_seconds=0.5)
+    hop = window_starts(n, MEL_IMAGE, step_seconds=0.5)
     assert hop[1] == 8_000 and hop[-1] + MEL_IMAGE.window_samples <= n
     assert len(hop) == 81  # (45 - 5) / 0.5 + 1
     with pytest.raises(ValueError):
@@ -111,7 +111,7 @@ def test_training_windows_are_evenly_spaced_and_tracking_windows_hop():
 
 def test_short_audio_gives_one_zero_padded_window():
     x = np.ones(16_000, dtype=np.float32)
-    starts = window_starts(len(x), MEL_IMAGE, hop_seconds=0.5)
+    starts = window_starts(len(x), MEL_IMAGE, step_seconds=0.5)
     windows = frame_windows(x, starts, MEL_IMAGE)
     assert windows.shape == (1, MEL_IMAGE.window_samples)
     assert windows[0, :16_000].sum() == 16_000 and windows[0, 16_000:].sum() == 0

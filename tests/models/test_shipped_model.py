@@ -51,7 +51,7 @@ def test_the_shipped_model_tracks_generated_music_on_the_1_to_9_plane(shipped):
     values = []
     for song in songs:
         mono = song[:, 0].astype(np.float32)
-        x = frame_windows(mono, window_starts(len(mono), CNN_MEL, hop_seconds=1.0), CNN_MEL)
+        x = frame_windows(mono, window_starts(len(mono), CNN_MEL, step_seconds=1.0), CNN_MEL)
         values.append(session.run([OUTPUT_NAME], {INPUT_NAME: x})[0])
     every = np.concatenate(values)
     assert every.shape[1] == 2 and np.isfinite(every).all()

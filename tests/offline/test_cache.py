@@ -55,7 +55,7 @@ def songs(tmp_path_factory) -> list[SimpleNamespace]:
 
 def front_end_reference(path: Path, audio: AudioConfig, windowing: Windowing):
     samples = load_audio(path, audio.sample_rate)
-    kwargs = {"count": windowing.count, "hop_seconds": windowing.hop_seconds}
+    kwargs = {"count": windowing.count, "step_seconds": windowing.hop_seconds}
     starts = window_starts(len(samples), audio, **kwargs)
     features = FrontEnd(audio).features(torch.from_numpy(frame_windows(samples, starts, audio)))
     return features.numpy(), starts / audio.sample_rate

@@ -84,7 +84,7 @@ def test_onnx_graph_matches_pytorch_on_a_decoded_song(run_dir, exported, tmp_pat
     sf.write(tmp_path / "song.mp3", song, 44_100)
     model = load_model(run_dir)
     audio = load_audio(tmp_path / "song.mp3")
-    x = frame_windows(audio, window_starts(len(audio), model.audio, hop_seconds=1.0))
+    x = frame_windows(audio, window_starts(len(audio), model.audio, step_seconds=1.0))
     session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
     assert np.abs(got - _reference(model, x)).max() < 1e-4

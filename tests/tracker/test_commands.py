@@ -184,7 +184,7 @@ def test_a_model_computed_with_other_audio_parameters_is_refused(track, cnn_run,
     ("args", "says"),
     [
         (["--model", "nowhere"], "nowhere: no such model"),
-        (["--model", "{run}", "--hop", "0"], "--hop 0.0: the hop must be a positive"),
+        (["--model", "{run}", "--step", "0"], "--step 0.0: the step must be a positive"),
         (["--model", "{run}", "--smooth", "1.5"], "--smooth 1.5"),
         (["--model", "{run}", "--csv", "{tmp}"], "is a folder"),
     ],

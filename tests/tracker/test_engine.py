@@ -57,7 +57,7 @@ def test_values_match_the_offline_front_end_on_a_real_file(
     from emotrack.models.frontend import FrontEnd
 
     audio = load_audio(mp3_song)
-    x = frame_windows(audio, window_starts(len(audio), torch_engine.audio, hop_seconds=1.0))
+    x = frame_windows(audio, window_starts(len(audio), torch_engine.audio, step_seconds=1.0))
     model = load_model(cnn_run)
     with torch.no_grad():
         reference = model.to_values(model(FrontEnd(model.audio)(torch.from_numpy(x)))).numpy()

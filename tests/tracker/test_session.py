@@ -49,7 +49,7 @@ def test_fast_file_gives_every_hop_from_the_start_like_offline_windowing(onnx_en
     timeline = tracker.timeline
     assert [e.time for e in timeline] == pytest.approx(np.arange(5.0, 12.01, 0.5))
     audio = load_audio(song)
-    starts = window_starts(len(audio), onnx_engine.audio, hop_seconds=0.5)
+    starts = window_starts(len(audio), onnx_engine.audio, step_seconds=0.5)
     offline = onnx_engine.predict(frame_windows(audio, starts, onnx_engine.audio))
     raw = np.array([(e.raw_valence, e.raw_arousal) for e in timeline])
     np.testing.assert_allclose(raw, offline, atol=1e-4)  # block-wise = whole-file
@@ -115,8 +115,8 @@ def test_smoothing_is_an_exponential_moving_average_of_the_raw_values(onnx_engin
         assert now.arousal == pytest.approx(0.8 * before.arousal + 0.2 * now.raw_arousal)
     with pytest.raises(UserError, match="--smooth 1"):
         Tracker(FileSource(song), onnx_engine, smoothing=1.0)
-    with pytest.raises(UserError, match="--hop"):
-        Tracker(FileSource(song), onnx_engine, hop_seconds=0)
+    with pytest.raises(UserError, match="--step"):
+        Tracker(FileSource(song), onnx_engine, step_seconds=0)
 
 
 def test_a_file_whose_audio_ends_before_one_window_is_an_error(onnx_engine, make_song):
