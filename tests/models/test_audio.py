@@ -133,3 +133,18 @@ def test_macos_resource_fork_beside_the_file_is_ignored(tmp_path):
     (tmp_path / "._3.mp3").write_bytes(b"\x00\x05\x16\x07" + bytes(200))  # AppleDouble junk
     assert audio.audio_info(tmp_path / "3.mp3").samplerate == 44_100
     assert len(load_audio(tmp_path / "3.mp3")) > 15_000
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_to_mono_averages_the_channels_and_leaves_its_input_alone(channels):
+    samples = np.random.default_rng(channels).standard_normal((4_000, channels))
+    samples = samples.astype(np.float32)
+    before = samples.copy()
+    mono = audio.to_mono(samples)
+    assert mono.dtype == np.float32 and mono.shape == (4_000,) and mono.flags.c_contiguous
+    np.testing.assert_allclose(mono, samples.mean(axis=1), rtol=0, atol=1e-6)
+    if channels <= 2:  # the same bits as numpy's mean
+        np.testing.assert_array_equal(mono, samples.mean(axis=1))
+    np.testing.assert_array_equal(samples, before)
+    ints = (samples * 1000).astype(np.int16)
+    np.testing.assert_allclose(audio.to_mono(ints), ints.mean(axis=1), atol=1e-3)
