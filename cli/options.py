@@ -67,5 +67,5 @@ def add_step_option(group: argparse._ActionsContainer, note: str = "") -> None:
         default=TRACK_STEP_SECONDS,
         metavar="S",
         help=f"a new {WINDOW_SECONDS:g} s window every S seconds (default {TRACK_STEP_SECONDS}"
-        f"{note}); --hop S is the same",
+        f"{note}); --hop is its old name",
     )
