@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "export": ("emotrack.offline.export", "export a trained run to ONNX"),
     "scan": ("emotrack.library.scan_command:scan", "track a music library into a database"),
     "playlist": ("emotrack.library.playlist_command:playlist", "mood playlists from a library"),
+    "library": ("emotrack.library.browse_command:library", "browse a scanned library (TUI)"),
 }
 
 

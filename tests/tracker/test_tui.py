@@ -369,6 +369,23 @@ def test_plane_puts_points_in_the_right_quadrant():
     assert "tense" in narrow[0] and "happy" in narrow[0]  # labels shortened, not cut off
 
 
+def test_plane_draws_a_librarys_songs_as_dots_where_they_lie():
+    from textual.color import Color
+
+    black = Color(0, 0, 0)
+    blank = render_plane([], 40, 12, black).plain.splitlines()
+    dotted = render_plane([], 40, 12, black, dots=[(2.0, 2.0), (8.0, 8.0)]).plain.splitlines()
+    changed = [
+        (row, col)
+        for row, (a, b) in enumerate(zip(blank, dotted, strict=True))
+        for col, (x, y) in enumerate(zip(a, b, strict=True))
+        if x != y
+    ]
+    assert len(changed) == 2 and all("\u2800" < dotted[r][c] <= "\u28ff" for r, c in changed)
+    (top, right), (bottom, left) = sorted(changed)
+    assert top < 6 < bottom and left < 20 < right  # (8, 8) top right, (2, 2) bottom left
+
+
 def test_timeline_fills_to_the_value_and_scrolls():
     from textual.color import Color
 

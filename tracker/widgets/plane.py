@@ -1,5 +1,6 @@
-"""The valence-arousal plane: tinted quadrants, axes through 5 and the fading trail of the
-latest values (:func:`render_plane`), shown by the :class:`VAPlane` widget."""
+"""The valence-arousal plane: tinted quadrants, axes through 5, the fading trail of the
+latest values and, for a library, every song as a dot (:func:`render_plane`), shown by the
+:class:`VAPlane` widget."""
 
 from __future__ import annotations
 
@@ -23,13 +24,19 @@ from emotrack.tracker.widgets.drawing import (
 
 TINT = 0.93  # quadrant background: this much widget background, the rest quadrant colour
 TRAIL_FADE = 0.8  # the oldest trail point is blended this far into the background
+DOT_FADE = 0.45  # songs of a library behind the trail: blended this far into the background
 
 
 def render_plane(
-    points: Sequence[tuple[float, float]], width: int, height: int, background: Color
+    points: Sequence[tuple[float, float]],
+    width: int,
+    height: int,
+    background: Color,
+    dots: Sequence[tuple[float, float]] = (),
 ) -> Text:
-    """The valence-arousal plane: tinted quadrants with their names, axes through 5, the
-    trail of ``points`` (oldest first, older dimmer) and the newest point as a marker."""
+    """The valence-arousal plane: tinted quadrants with their names, axes through 5, ``dots``
+    (a library's songs, dimmed), the trail of ``points`` (oldest first, older dimmer) and the
+    newest point as a marker."""
     canvas = Canvas(width, height)
     if not width or not height:
         return canvas.to_text()
@@ -61,17 +68,25 @@ def render_plane(
     if width >= 44 and height >= 6:
         canvas.write(width - 10, mid_row - 1, "valence →", tick)
         canvas.write(mid_col + 2, 1, "↑ arousal", tick)
+    for valence, arousal in dots:
+        colour = blend(colour_of(valence, arousal), background, DOT_FADE)
+        canvas.dot(*_dot(canvas, valence, arousal), colour)
     _draw_trail(canvas, points, background)
     return canvas.to_text()
+
+
+def _dot(canvas: Canvas, valence: float, arousal: float) -> tuple[int, int]:
+    """A point's braille dot (x, y) on the canvas."""
+    return (
+        position(valence, 2 * canvas.width),
+        position(SCALE_MAX + SCALE_MIN - arousal, 4 * canvas.height),
+    )
 
 
 def _draw_trail(canvas: Canvas, points: Sequence[tuple[float, float]], background: Color) -> None:
     if not points:
         return
-    dots = [
-        (position(v, 2 * canvas.width), position(SCALE_MAX + SCALE_MIN - a, 4 * canvas.height))
-        for v, a in points
-    ]
+    dots = [_dot(canvas, v, a) for v, a in points]
     n = len(points)
     for i in range(1, n):
         age = (n - 1 - i) / max(n - 1, 1)  # 0 newest .. 1 oldest
@@ -82,7 +97,8 @@ def _draw_trail(canvas: Canvas, points: Sequence[tuple[float, float]], backgroun
 
 
 class VAPlane(Widget):
-    """The valence-arousal plane with the current point and its fading trail."""
+    """The valence-arousal plane with the current point and its fading trail (and, for a
+    library, every song's mean as a dot behind them)."""
 
     DEFAULT_CSS = """
     VAPlane {
@@ -95,12 +111,16 @@ class VAPlane(Widget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.points: list[tuple[float, float]] = []
+        self.dots: list[tuple[float, float]] = []
         self.border_title = "valence × arousal"
 
-    def show(self, points: Sequence[tuple[float, float]]) -> None:
-        self.points = list(points)
+    def show(
+        self, points: Sequence[tuple[float, float]], dots: Sequence[tuple[float, float]] = ()
+    ) -> None:
+        self.points, self.dots = list(points), list(dots)
         self.refresh()
 
     def render(self) -> Text:
         size = self.size
-        return render_plane(self.points, size.width, size.height, self.background_colors[1])
+        background = self.background_colors[1]
+        return render_plane(self.points, size.width, size.height, background, self.dots)
