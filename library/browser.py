@@ -71,9 +71,7 @@ class LibraryApp(App[None]):
                 Path(song.path).name,
                 key=song.path,
             )
-        self.table.focus()
-        if self.songs:
-            self.select(self.songs[0])
+        self.table.focus()  # the table highlights its first row: that selects the first song
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.select(self.songs[event.cursor_row])
