@@ -137,7 +137,7 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
         total = samples[:, 0].astype(np.result_type(samples.dtype, np.float32))
         for channel in range(1, channels):
             total += samples[:, channel]
-        samples = total / channels if channels > 1 else total
+        samples = total / channels
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
