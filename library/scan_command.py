@@ -19,7 +19,7 @@ from emotrack.models.audio import AUDIO_EXTENSIONS
 from emotrack.models.errors import UserError
 from emotrack.options import add_model_options, add_step_option
 from emotrack.shell import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
-from emotrack.tracker.engine import GPU_BATCH, default_batches
+from emotrack.tracker.engine import GPU_BATCH, cpu_batches
 
 LOCAL_RAY = "local"  # `--ray` without an address
 GPU_BATCHES = 4  # on a GPU a scan batch is this many of the engine's own batches
@@ -73,7 +73,7 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="windows per model call, from as many songs as it takes (default: "
-        f"{GPU_BATCHES * GPU_BATCH} on a GPU; on a CPU the engine's own: {default_batches()})",
+        f"{GPU_BATCHES * GPU_BATCH} on a GPU; the engine's own {cpu_batches()})",
     )
     work.add_argument(
         "--retry-failed", action="store_true", help="try songs that failed before again"

@@ -65,12 +65,17 @@ SMALL_BACKBONES = ("cnn", "cnn_fusion")  # cheap per window: bigger CPU batches,
 GPU_BATCH, CPU_BATCH, SMALL_CPU_BATCH, ONNX_CPU_BATCH = 64, 8, 16, 4
 
 
+def cpu_batches() -> str:
+    """The engines' own batch sizes on a CPU, in words (for --batch's help)."""
+    return (
+        f"on a CPU with PyTorch {SMALL_CPU_BATCH} for the CNN and {CPU_BATCH} otherwise, "
+        f"with ONNX Runtime {ONNX_CPU_BATCH}"
+    )
+
+
 def default_batches() -> str:
     """The engines' own batch sizes, in words (for --batch's help)."""
-    return (
-        f"{GPU_BATCH} on a GPU; on a CPU with PyTorch {SMALL_CPU_BATCH} for the CNN and "
-        f"{CPU_BATCH} otherwise, with ONNX Runtime {ONNX_CPU_BATCH}"
-    )
+    return f"{GPU_BATCH} on a GPU; {cpu_batches()}"
 
 
 class Engine:
