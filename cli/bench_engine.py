@@ -161,16 +161,22 @@ def bench_file_mode(engine, path: Path, what: str) -> Row:
 
 
 def bench_backbone_throughput(run_dir: Path, device: torch.device, batch: int) -> Row:
-    """The model alone on model-ready input, bf16 autocast: windows per second on the GPU."""
+    """The model alone on model-ready input, as the GPU engine runs it (bf16 weights,
+    channels-last images): windows per second on the GPU."""
     import torch
 
     from emotrack.models.emotion import load_model
 
-    model = load_model(run_dir, map_location=device)
-    x = torch.randn(batch, *model.audio.input_shape, device=device)
+    model = load_model(run_dir, map_location=device).cast_network(torch.bfloat16)
+    x = torch.randn(batch, *model.audio.input_shape, device=device, dtype=torch.bfloat16)
+    if x.dim() == 4:
+        model, x = (
+            model.to(memory_format=torch.channels_last),
+            x.to(memory_format=torch.channels_last),
+        )
 
     def step():
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.inference_mode():
             model(x)
 
     seconds = _timed(step, device, repeats=10)

@@ -209,6 +209,7 @@ class Tracker:
         )
         self.step, self.model_id = step_seconds, model_id
         self.batch = batch or 4 * self.engine.batch_size
+        self.engine.prepare(self.batch)
         self.run = batch_runner(self.engine, self.batch)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:

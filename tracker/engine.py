@@ -104,6 +104,11 @@ class Engine:
             return GPU_BATCH
         return SMALL_CPU_BATCH if self.backbone in SMALL_BACKBONES else CPU_BATCH
 
+    def prepare(self, batch: int) -> None:
+        """Calls of up to ``batch`` windows are coming (a scan); an engine that can get ready
+        for them does (the PyTorch engine on a GPU captures them as a CUDA graph). Call it
+        before other threads use the engine."""
+
     @staticmethod
     def load(
         model_path: str | Path,

@@ -1,14 +1,17 @@
 """The PyTorch engine (the ``train`` extra): a run folder or ``.pt`` checkpoint, with
 :class:`emotrack.models.frontend.FrontEnd` in front of the model.
 
-On a GPU with bf16 autocast and, for batch 1, a CUDA graph; on a CPU as a traced TorchScript
-graph, in bf16 where the CPU has it in hardware. Besides windows (``predict``) it takes the
-samples a batch of windows spans and where each window starts (``predict_spans``): they go to
-the device in one copy and the windows are cut there, a tenth of the bytes at a 0.5 s hop.
+In bf16 on a GPU (weights cast once, images channels-last: the layout the GPU's convolutions
+run fastest in), batch 1 and a scan's batch replayed from CUDA graphs; on a CPU as a traced
+TorchScript graph, in bf16 where the CPU has it in hardware. Besides windows (``predict``) it
+takes the samples a batch of windows spans and where each window starts (``predict_spans``):
+they go to the device in one copy and the windows are cut there, a tenth of the bytes at a
+0.5 s step.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -39,9 +42,9 @@ def resolve_precision(precision: str, backbone: str, device: torch.device) -> st
 
 
 class TorchEngine(Engine):
-    """PyTorch model; bf16 autocast on a GPU, batch-1 calls replayed from a CUDA graph; on a
-    CPU one traced TorchScript graph, in bf16 (weights cast once, channels-last images) where
-    the CPU has bf16 in hardware."""
+    """PyTorch model; in bf16 (weights cast once, channels-last images) on a GPU and on a CPU
+    with bf16 in hardware; on a GPU batch-1 calls and a scan's batches (``prepare``) are
+    replayed from CUDA graphs, on a CPU the model runs as one traced TorchScript graph."""
 
     def __init__(
         self, path: Path, device: str, threads: int, cuda_graph: bool, precision: str
@@ -54,10 +57,10 @@ class TorchEngine(Engine):
         self.model = model
         self.torch_device = want
         self.precision = resolve_precision(precision, self.backbone, want)
-        self._graph: _CudaGraph | None = None
+        self._graphs: dict[int, _CudaGraph] = {}  # batch size -> its captured forward pass
         self._traced: torch.jit.ScriptModule | None = None
         self._channels_last = False
-        if want.type == "cpu" and self.precision == "bf16":
+        if self.precision == "bf16":
             model.cast_network(torch.bfloat16)  # autocast would cast every weight on every call
             self._channels_last = len(model.audio.input_shape) == 3  # images: oneDNN's layout
             if self._channels_last:
@@ -66,10 +69,8 @@ class TorchEngine(Engine):
         if want.type == "cuda":
             self.on_gpu = True
             self.device_name = f"{want} ({torch.cuda.get_device_name(want)})"
-            if cuda_graph:
-                self._graph = _CudaGraph.capture(self._forward, self.window_samples, want)
-                if self._graph is not None:
-                    self.backend += " + CUDA graph"
+            if cuda_graph and self._capture(1):
+                self.backend += " + CUDA graph"
         else:
             torch.set_num_threads(threads)
             self.device_name = f"cpu ({threads} threads)"
@@ -80,9 +81,8 @@ class TorchEngine(Engine):
 
     @property
     def _dtype(self) -> torch.dtype:
-        """What the model's weights are on the CPU (on a GPU autocast decides)."""
-        cpu_bf16 = self.precision == "bf16" and self.torch_device.type == "cpu"
-        return torch.bfloat16 if cpu_bf16 else torch.float32
+        """What the model's weights are in."""
+        return torch.bfloat16 if self.precision == "bf16" else torch.float32
 
     def _layout(self, features: torch.Tensor) -> torch.Tensor:
         if self._channels_last:
@@ -90,14 +90,25 @@ class TorchEngine(Engine):
         return features
 
     def _forward(self, windows: torch.Tensor) -> torch.Tensor:
-        features = self._layout(self.front(windows))  # float32: the front end is never autocast
-        if self._traced is not None:
-            z = self._traced(features.to(self._dtype))
-        else:
-            bf16 = self.precision == "bf16"
-            with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=bf16):
-                z = self.model(features)
-        return self.model.to_values(z.float())
+        features = self._layout(self.front(windows))  # the front end always runs in float32
+        network = self.model if self._traced is None else self._traced
+        return self.model.to_values(network(features.to(self._dtype)).float())
+
+    def _capture(self, batch: int) -> bool:
+        """Capture the forward pass of ``batch`` windows as a CUDA graph; False if it failed."""
+        graph = _CudaGraph.capture(self._forward, batch, self.window_samples, self.torch_device)
+        if graph is not None:
+            self._graphs[batch] = graph
+        return graph is not None
+
+    def prepare(self, batch: int) -> None:
+        """Calls of up to ``batch`` windows are coming (a scan): on a GPU their forward pass is
+        captured once as a CUDA graph and replayed, so that the model's hundreds of kernels
+        start without Python between them (eager, the launching thread holds the GIL that
+        the scan's other threads need)."""
+        if self.on_gpu and batch > 1 and batch not in self._graphs:
+            if self._capture(batch) and "CUDA graph" not in self.backend:
+                self.backend += " + CUDA graph"
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -123,13 +134,22 @@ class TorchEngine(Engine):
     def _values(self, x: torch.Tensor) -> np.ndarray:
         """Windows (B, samples) on the host or the device -> values (B, 2) on the host."""
         count = len(x)
-        if self._graph is not None and count == 1:
-            out = self._graph(x)
+        graph = self._graph_for(count)
+        if graph is not None:
+            out = graph(x.to(self.torch_device, non_blocking=True))
         else:
             if self.on_gpu and 1 < count < self.batch_size:  # one shape: no new kernels
                 x = torch.cat([x, x.new_zeros(self.batch_size - count, x.shape[1])])
             out = self._forward(x.to(self.torch_device, non_blocking=True))[:count]
         return finish(out.cpu().numpy())
+
+    def _graph_for(self, count: int) -> _CudaGraph | None:
+        """The captured graph for a call of ``count`` windows: batch 1's for one window, else
+        the smallest larger batch's (the rows past ``count`` are computed and dropped)."""
+        if count == 1:
+            return self._graphs.get(1)
+        fits = [batch for batch in self._graphs if batch >= count and batch > 1]
+        return self._graphs[min(fits)] if fits else None
 
 
 def cut_windows(samples: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
@@ -165,17 +185,20 @@ def _traced(model: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptMo
 
 
 class _CudaGraph:
-    """A batch-1 forward pass captured once and replayed (less launch overhead per hop)."""
+    """A forward pass of a fixed batch captured once and replayed (no launch overhead). Calls
+    of fewer windows fill the front of its input; threads take turns (one static input)."""
 
     def __init__(self, graph, static_in: torch.Tensor, static_out: torch.Tensor) -> None:
         self.graph, self.static_in, self.static_out = graph, static_in, static_out
+        self._lock = threading.Lock()
 
     @classmethod
-    def capture(cls, forward, samples: int, device: torch.device) -> _CudaGraph | None:
-        """Capture ``forward``; None (eager it is) if capture fails or disagrees with eager."""
+    def capture(cls, forward, batch: int, samples: int, device: torch.device) -> _CudaGraph | None:
+        """Capture ``forward`` on ``batch`` windows; None (eager it is) if capture fails or
+        disagrees with eager."""
         try:
             with torch.inference_mode():
-                static_in = torch.randn(1, samples, device=device) * 0.1
+                static_in = torch.randn(batch, samples, device=device) * 0.1
                 eager = forward(static_in).clone()
                 stream = torch.cuda.Stream(device)
                 stream.wait_stream(torch.cuda.current_stream(device))
@@ -195,6 +218,9 @@ class _CudaGraph:
         return cls(graph, static_in, static_out)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.static_in.copy_(x, non_blocking=True)
-        self.graph.replay()
-        return self.static_out.clone()
+        """Values of the windows ``x`` (at most the captured batch, on the device)."""
+        count = len(x)
+        with self._lock:  # queued in order: the copy in, the replay, the copy out
+            self.static_in[:count].copy_(x, non_blocking=True)
+            self.graph.replay()
+            return self.static_out[:count].clone()

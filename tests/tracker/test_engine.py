@@ -204,6 +204,25 @@ def test_a_quadrant_models_cross_validation_folder_tracks_on_the_same_plane(tmp_
     assert np.ptp(reference, axis=0).min() > 1e-4
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_engine_prepared_for_a_batch_replays_it_with_eager_values(cnn_run):
+    """A scan's batch as one CUDA graph: full and partial batches, from two threads at once,
+    give the eager engine's values."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    eager = Engine.load(cnn_run, device="cuda", backend="torch", cuda_graph=False)
+    graphed = Engine.load(cnn_run, device="cuda", backend="torch", cuda_graph=False)
+    assert "CUDA graph" not in graphed.backend
+    graphed.prepare(32)
+    assert graphed.backend.endswith("+ CUDA graph")
+    inputs = [windows(count, seed=count) for count in (32, 7, 32, 19)]
+    expected = [eager.predict(x) for x in inputs]
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(5):
+            for got, want in zip(pool.map(graphed.predict, inputs), expected, strict=True):
+                np.testing.assert_allclose(got, want, rtol=0, atol=2e-2)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(cnn_run):
     with pytest.raises(UserError, match="no CUDA GPU here; use --device cpu"):
