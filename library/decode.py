@@ -26,7 +26,7 @@ from emotrack.models.audio import (
     load_audio,
     window_starts,
 )
-from emotrack.tracker.quality import window_flags
+from emotrack.tracker.quality import flags_of_windows
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,13 @@ def decode(task: Task) -> Decoded:
 
 
 def song_flags(samples: np.ndarray, step_seconds: float) -> list[tuple[str, ...]]:
-    """The tracker's flags of every window a scan at this step cuts from ``samples`` (each
-    read in place; a song shorter than a window zero-padded, as the window is cut)."""
+    """The tracker's flags of every window a scan at this step cuts from ``samples`` (a song
+    shorter than a window zero-padded, as the window is cut)."""
     starts = window_starts(len(samples), MEL_IMAGE, step_seconds=step_seconds)
     width = MEL_IMAGE.window_samples
     if len(samples) < width:
         samples = np.pad(samples, (0, width - len(samples)))
-    return [window_flags(samples[start : start + width]) for start in starts.tolist()]
+    return flags_of_windows(samples, starts, width)
 
 
 def _too_short(path: str, samples: int) -> str | None:

@@ -176,7 +176,9 @@ def load_audio(
     log_problems(report)
     start = int(offset_seconds * rate)
     stop = None if duration_seconds is None else start + int(duration_seconds * rate)
-    mono = np.nan_to_num(to_mono(samples[start:stop]), nan=0.0, posinf=0.0, neginf=0.0)
+    mono = to_mono(samples[start:stop])
+    if not np.isfinite(mono).all():  # checked first: replacing costs 5x a check
+        mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
     return resample(mono, rate, sample_rate)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emotrack.models.atomic import json_ready
-from emotrack.models.scale import QUADRANTS, mood, quadrant
+from emotrack.models.scale import QUADRANTS, mood, quadrant_index
 from emotrack.models.target import OutputTarget
 from emotrack.tracker.headless import TrackResult
 from emotrack.tracker.quality import FLAGS
@@ -87,8 +87,8 @@ def summarise(timeline: Sequence[Estimate]) -> Summary | None:
         share = dict.fromkeys(QUADRANTS, 0.0)
         return Summary(**common, **empty, quadrant_share=share, mood=NO_MUSIC)
     va = np.array([(e.valence, e.arousal) for e in music], dtype=np.float64)
-    names = [quadrant(v, a) for v, a in va]
-    shares = {name: names.count(name) / len(names) for name in QUADRANTS}
+    counts = np.bincount(quadrant_index(va[:, 0], va[:, 1]), minlength=len(QUADRANTS))
+    shares = {name: count / len(va) for name, count in zip(QUADRANTS, counts.tolist(), strict=True)}
     mean = va.mean(axis=0)
     return Summary(
         **common,

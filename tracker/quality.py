@@ -44,11 +44,45 @@ def window_flags(window: np.ndarray, non_finite: bool = False) -> tuple[str, ...
 def clipped_share(window: np.ndarray) -> float:
     """Share of samples on flat tops at full scale: three or more neighbours at |x| >=
     CLIP_LEVEL within CLIP_FLAT of each other (a loud sine's curved peak is not one)."""
-    high = np.abs(window) >= CLIP_LEVEL
-    flat = np.abs(np.diff(window)) <= CLIP_FLAT
+    return float(_flat_tops(window).sum()) / max(len(window), 1)
+
+
+def _flat_tops(samples: np.ndarray) -> np.ndarray:
+    """``run[i]``: samples i, i+1 and i+2 are one flat top at full scale."""
+    high = np.abs(samples) >= CLIP_LEVEL
+    flat = np.abs(np.diff(samples)) <= CLIP_FLAT
     pair = high[1:] & high[:-1] & flat  # sample i and i+1 are one flat top
-    run = pair[1:] & pair[:-1]  # samples i, i+1, i+2
-    return float(run.sum()) / max(len(window), 1)
+    return pair[1:] & pair[:-1]
+
+
+def flags_of_windows(samples: np.ndarray, starts: np.ndarray, width: int) -> list[tuple[str, ...]]:
+    """:func:`window_flags` of each window ``samples[start : start + width]`` (all inside
+    ``samples``, NaN/inf already replaced), each sample squared and tested once however many
+    windows overlap it: the song is cut into blocks that every window start and end falls
+    on, and a window's energy and flat-top count are sums of its blocks' (in float64)."""
+    if len(starts) == 0:
+        return []
+    block = int(np.gcd.reduce(np.append(starts, width)))
+    count = -(-len(samples) // block)
+    padded = np.zeros(count * block, np.float32)
+    padded[: len(samples)] = samples
+    tops = np.zeros(count * block, bool)  # a flat top starting at sample i
+    tops[: max(len(samples) - 2, 0)] = _flat_tops(samples)
+    energy = np.square(padded).reshape(count, block).sum(axis=1, dtype=np.float64)
+    energy = np.concatenate(([0.0], np.cumsum(energy)))
+    top_count = np.concatenate(([0], np.cumsum(tops.reshape(count, block).sum(axis=1))))
+    first, ends = starts // block, starts + width
+    last = ends // block
+    rms = np.sqrt(np.maximum(energy[last] - energy[first], 0.0) / width)
+    with np.errstate(divide="ignore"):
+        db = 20.0 * np.log10(rms)
+    inside = top_count[last] - top_count[first] - tops[ends - 2] - tops[ends - 1]  # tops
+    clipped = inside / width >= CLIP_SHARE  # that end past the window are not its own
+    named = np.where(db < SILENT_DB, 1, np.where(db < NEAR_SILENT_DB, 2, np.where(clipped, 3, 0)))
+    return [_FLAG_SETS[index] for index in named.tolist()]
+
+
+_FLAG_SETS = ((), ("silent",), ("near-silent",), ("clipped",))  # flags_of_windows' names
 
 
 def is_music(flags: tuple[str, ...]) -> bool:
