@@ -3,6 +3,8 @@
 ::
 
     DecodePool (processes: hash, decode, resample)           one result per song
+      -> receiver thread: takes each result as soon as it is ready (the worker goes on to
+         its next song) into a short queue of decoded songs
       -> planner thread: cuts each song's window starts into batches of ``batch`` windows,
          a batch spanning as many songs as it takes
       -> inference lanes (threads): each batch's windows cut from its songs' samples (on a GPU
@@ -72,6 +74,7 @@ class Scan:
             config.commit_songs,
         )
         self._stop = threading.Event()
+        self._decoded: queue.Queue = queue.Queue(maxsize=max(2, config.workers))
         self._plans: queue.Queue = queue.Queue(maxsize=2 * config.lanes)
         self._results: queue.Queue = queue.Queue(maxsize=4 * config.commit_songs)
         self._errors: list[BaseException] = []
@@ -84,8 +87,10 @@ class Scan:
         began = time.monotonic()
         step = self.config.step_seconds
         tasks = [replace(task, step_seconds=step) for task in tasks]  # workers flag the windows
-        pool = DecodePool(self.config.workers)
-        planner = _thread(self._guarded(self._plan, pool, tasks), "emotrack-plan")
+        pool = DecodePool(self.config.workers)  # the workers start while the model prepares
+        self.engine.prepare(self.config.batch)  # before the lanes: a capture has the GPU alone
+        receiver = _thread(self._guarded(self._receive, pool, tasks), "emotrack-receive")
+        planner = _thread(self._guarded(self._plan), "emotrack-plan")
         lanes = [
             _thread(self._guarded(self._lane), f"emotrack-lane-{i}")
             for i in range(self.config.lanes)
@@ -93,14 +98,14 @@ class Scan:
         writer = _thread(self._guarded(self._write), "emotrack-write")
         try:
             try:
-                _join([planner, *lanes])
+                _join([receiver, planner, *lanes])
             except KeyboardInterrupt:
                 self.report.interrupted = "interrupted"
             except Terminated:
                 self.report.interrupted = "terminated"
             if self.report.interrupted:
                 self._stop.set()
-                _join([planner, *lanes])
+                _join([receiver, planner, *lanes])
         finally:
             while writer.is_alive():  # the end mark; a writer that died takes nothing
                 try:
@@ -128,22 +133,32 @@ class Scan:
 
         return run
 
-    def _plan(self, pool: DecodePool, tasks: list[Task]) -> None:
-        """Decoded songs -> batches of ``batch`` windows; failed and unchanged songs go
-        straight to the writer."""
-        for plan in plans(self._songs(pool, tasks), self.config.batch):
+    def _receive(self, pool: DecodePool, tasks: list[Task]) -> None:
+        """Decoded songs to the planner as the workers finish them (a worker waits until its
+        result is taken); failed and unchanged songs straight to the writer."""
+        for decoded in pool.run(tasks, self._stop):
+            if self._stop.is_set():
+                return
+            target = self._results if decoded.samples is None else self._decoded
+            self._put(target, decoded)
+        self._put(self._decoded, None)
+
+    def _plan(self) -> None:
+        """Decoded songs -> batches of ``batch`` windows."""
+        for plan in plans(self._songs(), self.config.batch):
             self._put(self._plans, plan)
         for _ in range(self.config.lanes):
             self._put(self._plans, None)
 
-    def _songs(self, pool: DecodePool, tasks: list[Task]) -> Iterator[SongWindows]:
-        for decoded in pool.run(tasks, self._stop):
-            if self._stop.is_set():
+    def _songs(self) -> Iterator[SongWindows]:
+        while not self._stop.is_set():
+            try:
+                decoded = self._decoded.get(timeout=WAIT_S)
+            except queue.Empty:
+                continue
+            if decoded is None:
                 return
-            if decoded.samples is None:
-                self._put(self._results, decoded)
-            else:
-                yield SongWindows(decoded, self.config.step_seconds)
+            yield SongWindows(decoded, self.config.step_seconds)
 
     def _lane(self) -> None:
         """Batches -> engine -> values into their songs; finished songs to the writer."""
