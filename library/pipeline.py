@@ -87,8 +87,8 @@ class Scan:
         began = time.monotonic()
         step = self.config.step_seconds
         tasks = [replace(task, step_seconds=step) for task in tasks]  # workers flag the windows
-        pool = DecodePool(self.config.workers)  # the workers start while the model prepares
-        self.engine.prepare(self.config.batch)  # before the lanes: a capture has the GPU alone
+        self.engine.prepare(self.config.batch)  # before any thread: a capture has the GPU alone
+        pool = DecodePool(self.config.workers)
         receiver = _thread(self._guarded(self._receive, pool, tasks), "emotrack-receive")
         planner = _thread(self._guarded(self._plan), "emotrack-plan")
         lanes = [

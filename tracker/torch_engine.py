@@ -145,11 +145,14 @@ class TorchEngine(Engine):
 
     def _graph_for(self, count: int) -> _CudaGraph | None:
         """The captured graph for a call of ``count`` windows: batch 1's for one window, else
-        the smallest larger batch's (the rows past ``count`` are computed and dropped)."""
+        the smallest larger batch's if ``count`` fills more than half of it (the rows past
+        ``count`` are computed and dropped; a smaller call runs eagerly at its own size)."""
         if count == 1:
             return self._graphs.get(1)
         fits = [batch for batch in self._graphs if batch >= count and batch > 1]
-        return self._graphs[min(fits)] if fits else None
+        if not fits or 2 * count <= min(fits):
+            return None
+        return self._graphs[min(fits)]
 
 
 def cut_windows(samples: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
@@ -211,6 +214,7 @@ class _CudaGraph:
                     static_out = forward(static_in)
                 graph.replay()
                 torch.cuda.synchronize(device)
+                torch.cuda.empty_cache()  # the warm-up's blocks back (the graph has its own pool)
                 if not torch.allclose(static_out, eager, atol=5e-2):
                     return None
         except Exception:  # capture is an optimisation; eager always works

@@ -215,12 +215,20 @@ def test_a_gpu_engine_prepared_for_a_batch_replays_it_with_eager_values(cnn_run)
     assert "CUDA graph" not in graphed.backend
     graphed.prepare(32)
     assert graphed.backend.endswith("+ CUDA graph")
-    inputs = [windows(count, seed=count) for count in (32, 7, 32, 19)]
+    inputs = [windows(count, seed=count) for count in (32, 17, 32, 19, 7)]  # 7: eager
     expected = [eager.predict(x) for x in inputs]
     with ThreadPoolExecutor(2) as pool:
         for _ in range(5):
             for got, want in zip(pool.map(graphed.predict, inputs), expected, strict=True):
                 np.testing.assert_allclose(got, want, rtol=0, atol=2e-2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bf16_on_a_gpu_stays_close_to_fp32(cnn_run, torch_engine):
+    """bf16 weights and channels-last images, no autocast: near the CPU's fp32 values."""
+    gpu = Engine.load(cnn_run, device="cuda", backend="torch", precision="bf16")
+    x = windows(4)
+    np.testing.assert_allclose(gpu.predict(x), torch_engine.predict(x), atol=0.05)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
