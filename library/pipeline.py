@@ -151,25 +151,13 @@ class Scan:
             self._put(self._plans, None)
 
     def _songs(self) -> Iterator[SongWindows]:
-        while not self._stop.is_set():
-            try:
-                decoded = self._decoded.get(timeout=WAIT_S)
-            except queue.Empty:
-                continue
-            if decoded is None:
-                return
+        for decoded in self._take(self._decoded):
             yield SongWindows(decoded, self.config.step_seconds)
 
     def _lane(self) -> None:
         """Batches -> engine -> values into their songs; finished songs to the writer."""
         run = batch_runner(self.engine, self.config.batch, self.config.device_cut)
-        while not self._stop.is_set():
-            try:
-                plan = self._plans.get(timeout=WAIT_S)
-            except queue.Empty:
-                continue
-            if plan is None:
-                return
+        for plan in self._take(self._plans):
             for song in hand_out(plan, run(plan)):
                 self._put(self._results, song)
 
@@ -192,6 +180,18 @@ class Scan:
             else:
                 writer.failed(failed_row(item, self.model_id))
         writer.flush()
+
+    def _take(self, source: queue.Queue) -> Iterator:
+        """The items of ``source`` up to its end mark (None), unless the scan stops first;
+        the counterpart of :meth:`_put`."""
+        while not self._stop.is_set():
+            try:
+                item = source.get(timeout=WAIT_S)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            yield item
 
     def _put(self, target: queue.Queue, item: SongWindows | Decoded | list | None) -> None:
         """Put, unless the scan stops first (then the item is dropped)."""

@@ -69,8 +69,8 @@ class TorchEngine(Engine):
         if want.type == "cuda":
             self.on_gpu = True
             self.device_name = f"{want} ({torch.cuda.get_device_name(want)})"
-            if cuda_graph and self._capture(1):
-                self.backend += " + CUDA graph"
+            if cuda_graph:
+                self._capture(1)
         else:
             torch.set_num_threads(threads)
             self.device_name = f"cpu ({threads} threads)"
@@ -94,12 +94,14 @@ class TorchEngine(Engine):
         network = self.model if self._traced is None else self._traced
         return self.model.to_values(network(features.to(self._dtype)).float())
 
-    def _capture(self, batch: int) -> bool:
-        """Capture the forward pass of ``batch`` windows as a CUDA graph; False if it failed."""
+    def _capture(self, batch: int) -> None:
+        """Capture the forward pass of ``batch`` windows as a CUDA graph (eager if it fails)."""
         graph = _CudaGraph.capture(self._forward, batch, self.window_samples, self.torch_device)
-        if graph is not None:
-            self._graphs[batch] = graph
-        return graph is not None
+        if graph is None:
+            return
+        if not self._graphs:
+            self.backend += " + CUDA graph"
+        self._graphs[batch] = graph
 
     def prepare(self, batch: int) -> None:
         """Calls of up to ``batch`` windows are coming (a scan): on a GPU their forward pass is
@@ -107,8 +109,7 @@ class TorchEngine(Engine):
         start without Python between them (eager, the launching thread holds the GIL that
         the scan's other threads need)."""
         if self.on_gpu and batch > 1 and batch not in self._graphs:
-            if self._capture(batch) and "CUDA graph" not in self.backend:
-                self.backend += " + CUDA graph"
+            self._capture(batch)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -149,10 +150,10 @@ class TorchEngine(Engine):
         ``count`` are computed and dropped; a smaller call runs eagerly at its own size)."""
         if count == 1:
             return self._graphs.get(1)
-        fits = [batch for batch in self._graphs if batch >= count and batch > 1]
-        if not fits or 2 * count <= min(fits):
+        batch = min((b for b in self._graphs if b >= count and b > 1), default=None)
+        if batch is None or 2 * count <= batch:
             return None
-        return self._graphs[min(fits)]
+        return self._graphs[batch]
 
 
 def cut_windows(samples: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
