@@ -11,7 +11,6 @@ cores are many, not in that one process.
 from __future__ import annotations
 
 import os
-import signal
 import time
 from dataclasses import dataclass
 
@@ -105,20 +104,3 @@ def _too_short(path: str, samples: int) -> str | None:
         f"{path}: only {samples / SAMPLE_RATE:.2f} s of audio; tracking needs at least "
         f"{WINDOW_SECONDS:g} s (one window); use a longer recording"
     )
-
-
-def serve(connection) -> None:
-    """A worker process's loop: a Task in, a Decoded out, until None or the pipe closes.
-    Ctrl+C is for the scan's main process, which stops the workers itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        try:
-            task = connection.recv()
-        except (EOFError, OSError):  # the scan went away (killed): so do we
-            return
-        if task is None:
-            return
-        try:
-            connection.send(decode(task))
-        except (BrokenPipeError, OSError):
-            return

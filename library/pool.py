@@ -3,21 +3,23 @@
 The workers are started fresh (``spawn``: they never inherit the model, threads or a GPU
 context of the scan) and import no torch. Each has its own pipe, so the pool always knows
 which file a worker is on: a worker that dies on a file (a decoder crash) or takes too long
-over one is replaced, and that file is reported as failed; the scan goes on. A result waits
-in its worker's pipe until it is taken, so a slow consumer holds the workers back instead of
-filling memory.
+over one is replaced, and that file is reported as failed; the scan goes on. A worker gets
+its next file only once its result is taken, so a slow consumer holds the workers back
+instead of filling memory. Results travel as :mod:`~emotrack.library.handover` sends them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
-from emotrack.library.decode import Decoded, Task, serve
+from emotrack.library.decode import Decoded, Task, decode
+from emotrack.library.handover import receive, send
 
 DECODE_TIMEOUT_S = 600.0  # one file may take this long to hash and decode
 POLL_S = 0.5  # how often waiting checks for timeouts and stop requests
@@ -97,7 +99,7 @@ class DecodePool:
 
     def _receive(self, worker: _Worker) -> Decoded:
         try:
-            return worker.connection.recv()
+            return receive(worker.connection)
         except (EOFError, OSError):
             worker.process.join(timeout=STOP_WAIT_S)
             code = worker.process.exitcode
@@ -136,6 +138,23 @@ class DecodePool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def serve(connection: Connection) -> None:
+    """A worker process's loop: a Task in, a Decoded out, until None or the pipe closes.
+    Ctrl+C is for the scan's main process, which stops the workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):  # the scan went away (killed): so do we
+            return
+        if task is None:
+            return
+        try:
+            send(connection, decode(task))
+        except OSError:  # BrokenPipeError among them
+            return
 
 
 def _end(worker: _Worker) -> None:

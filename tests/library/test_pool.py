@@ -41,8 +41,8 @@ def test_a_known_hash_means_no_decoding(tmp_path):
 
 def test_workers_never_import_torch():
     code = (
-        "import sys; from emotrack.library.decode import decode, serve; "
-        "import emotrack.library.pool; print('torch' in sys.modules)"
+        "import sys; from emotrack.library.decode import decode; "
+        "from emotrack.library.pool import serve; print('torch' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr

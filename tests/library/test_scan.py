@@ -196,10 +196,11 @@ def _wait_for_rows(process, db, at_least: int, timeout: float = 120.0) -> int:
 
 @pytest.fixture
 def big_library(tmp_path):
-    """24 songs of 12 s: long enough for a scan to be killed in the middle."""
+    """24 songs of 36 s: long enough for a scan to be killed in the middle (rows are
+    committed once a second)."""
     root = tmp_path / "big"
     for i in range(24):
-        write_song(root / f"{i // 8}" / f"{i:02d}.wav", 12.0, 200.0 + 37 * i)
+        write_song(root / f"{i // 8}" / f"{i:02d}.wav", 36.0, 200.0 + 37 * i)
     return root
 
 
