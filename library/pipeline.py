@@ -20,6 +20,7 @@ on the GPU. Ctrl+C (or SIGTERM) stops the scan; every finished song is committed
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,10 @@ from emotrack.library.writer import COMMIT_SECONDS, COMMIT_SONGS, RowWriter, Sca
 from emotrack.tracker.engine import Engine
 
 WAIT_S = 0.2
+# How long a busy thread keeps the GIL while another waits for it (Python's default: 5 ms).
+# The receiver and the writer come back from short waits on sockets, pipes and SQLite many
+# times a song; each return would otherwise wait behind the lanes for up to that long.
+SWITCH_INTERVAL_S = 0.0005
 
 
 class Terminated(BaseException):
@@ -89,6 +94,8 @@ class Scan:
         tasks = [replace(task, step_seconds=step) for task in tasks]  # workers flag the windows
         self.engine.prepare(self.config.batch)  # before any thread: a capture has the GPU alone
         pool = DecodePool(self.config.workers)
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SWITCH_INTERVAL_S))
         receiver = _thread(self._guarded(self._receive, pool, tasks), "emotrack-receive")
         planner = _thread(self._guarded(self._plan), "emotrack-plan")
         lanes = [
@@ -115,6 +122,7 @@ class Scan:
                     continue
             _join([writer])
             pool.close()
+            sys.setswitchinterval(switch)
             self.report.wall_seconds = time.monotonic() - began
         if self._errors:
             raise self._errors[0]
