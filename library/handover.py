@@ -1,13 +1,13 @@
-"""A decoded song from a worker process to the scan, through the worker's socket pair.
+"""A decoded song from a worker process to the scan, over the worker's connection.
 
-Pickled, a song's samples (1.9 MB for 30 s at 16 kHz) go through the socket in 200 kB
-pieces, and the receiving thread takes Python's GIL back after each one: behind the scan's
-busy threads it waits up to a switch interval (5 ms) every time, which made a few hundred
-songs a second the most the whole scan could take in. On Linux the worker instead writes the
-samples into an anonymous memory file (``memfd``) and passes its descriptor along with the
-rest of the song; the scan reads them back in one call. The memory is freed with the last
-descriptor, so a killed process leaves nothing behind. Elsewhere, or if the memory file
-cannot be made, the song is pickled whole.
+Pickled, a song's samples (1.9 MB for 30 s at 16 kHz) go through the connection's socket in
+pieces of about 200 kB, and the receiving thread must take Python's GIL back after each: behind
+a busy thread it may wait a switch interval each time (a micro-benchmark on two cores took in
+21 songs a second this way beside one busy Python thread, 138 with memory files). Where the
+system has anonymous memory files (``memfd``: Linux), the worker instead writes the samples
+into one and passes its descriptor after the rest of the song; the scan reads them back in one
+call. The memory is freed with the last descriptor, so a killed process leaves nothing behind.
+Elsewhere, or if the memory file cannot be made, the song is pickled whole.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from emotrack.library.decode import Decoded
 
 MEMORY_FILES = hasattr(os, "memfd_create")
+HANDLE_WAIT_S = 10.0  # a descriptor that has not followed its song by then will not
 
 
 @dataclass
@@ -41,7 +42,7 @@ def send(connection: Connection, decoded: Decoded) -> None:
         connection.send(decoded)
         return
     try:
-        connection.send(_InMemoryFile(replace(decoded, samples=None), len(samples)))
+        connection.send(_InMemoryFile(replace(decoded, samples=None), samples.size))
         send_handle(connection, fd, 0)  # the process id is used only on Windows
     finally:
         os.close(fd)
@@ -49,11 +50,16 @@ def send(connection: Connection, decoded: Decoded) -> None:
 
 def receive(connection: Connection) -> Decoded:
     """The next song sent by :func:`send` (scan side). EOFError or OSError when the worker
-    went away before it was whole."""
+    went away before the song was whole, or its memory file did not come."""
     message = connection.recv()
     if not isinstance(message, _InMemoryFile):
         return message
-    fd = recv_handle(connection)
+    if not connection.poll(HANDLE_WAIT_S):  # the worker sends it right after the song
+        raise OSError(f"no memory file came with the song within {HANDLE_WAIT_S:g} s")
+    try:
+        fd = recv_handle(connection)
+    except (RuntimeError, AssertionError) as exc:  # multiprocessing's own: no descriptor came
+        raise OSError(f"no memory file came with the song ({exc})") from None
     try:
         samples = np.empty(message.count, np.float32)
         _read_into(fd, memoryview(samples).cast("B"))

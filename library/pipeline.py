@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from emotrack.library.batching import SongWindows, batch_runner, hand_out, plans
@@ -89,13 +90,15 @@ class Scan:
         """Scan every task. Returns the report; Ctrl+C / SIGTERM end it early (marked in the
         report), what finished is committed. A database error is raised after the threads
         stop (nothing committed is lost)."""
+        with quick_switches():
+            return self._run(tasks)
+
+    def _run(self, tasks: list[Task]) -> ScanReport:
         began = time.monotonic()
         step = self.config.step_seconds
         tasks = [replace(task, step_seconds=step) for task in tasks]  # workers flag the windows
         self.engine.prepare(self.config.batch)  # before any thread: a capture has the GPU alone
         pool = DecodePool(self.config.workers)
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, SWITCH_INTERVAL_S))
         receiver = _thread(self._guarded(self._receive, pool, tasks), "emotrack-receive")
         planner = _thread(self._guarded(self._plan), "emotrack-plan")
         lanes = [
@@ -122,7 +125,6 @@ class Scan:
                     continue
             _join([writer])
             pool.close()
-            sys.setswitchinterval(switch)
             self.report.wall_seconds = time.monotonic() - began
         if self._errors:
             raise self._errors[0]
@@ -209,6 +211,30 @@ class Scan:
                 return
             except queue.Full:
                 continue
+
+
+_switches = threading.Lock()
+_scans_running = 0
+_switch_before = 0.0
+
+
+@contextmanager
+def quick_switches() -> Iterator[None]:
+    """Python's switch interval at most SWITCH_INTERVAL_S while any scan of this process
+    runs; as it was once the last one ends, however it ends."""
+    global _scans_running, _switch_before
+    with _switches:
+        if _scans_running == 0:
+            _switch_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_before, SWITCH_INTERVAL_S))
+        _scans_running += 1
+    try:
+        yield
+    finally:
+        with _switches:
+            _scans_running -= 1
+            if _scans_running == 0:
+                sys.setswitchinterval(_switch_before)
 
 
 def _thread(target: Callable[[], None], name: str) -> threading.Thread:

@@ -20,10 +20,12 @@ from multiprocessing.connection import Connection, wait
 
 from emotrack.library.decode import Decoded, Task, decode
 from emotrack.library.handover import receive, send
+from emotrack.models.errors import one_line
 
 DECODE_TIMEOUT_S = 600.0  # one file may take this long to hash and decode
 POLL_S = 0.5  # how often waiting checks for timeouts and stop requests
 STOP_WAIT_S = 5.0
+EXIT_WAIT_S = 1.0  # a worker whose connection broke has this long to be seen exiting
 
 
 def default_workers() -> int:
@@ -100,10 +102,16 @@ class DecodePool:
     def _receive(self, worker: _Worker) -> Decoded:
         try:
             return receive(worker.connection)
-        except (EOFError, OSError):
-            worker.process.join(timeout=STOP_WAIT_S)
+        except (EOFError, OSError) as exc:
+            worker.process.join(timeout=EXIT_WAIT_S)  # a crash: it has exited, or is exiting
             code = worker.process.exitcode
-            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            if code is None:  # alive: the song could not be taken from it
+                return self._replace(
+                    worker,
+                    f"{worker.task.path}: could not take the decoded song from its decoding "
+                    f"process ({one_line(exc)}); scan again to retry it",
+                )
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
             return self._replace(
                 worker,
                 f"{worker.task.path}: the decoder crashed on this file ({how}); the file "

@@ -50,6 +50,49 @@ def test_songs_without_samples_and_many_in_a_row(mode):
         np.testing.assert_array_equal(got.samples, np.arange(n, dtype=np.float32))
 
 
+def test_on_linux_the_samples_go_through_a_memory_file(monkeypatch):
+    if not handover.MEMORY_FILES:
+        pytest.skip("no memfd_create here")
+    received = []
+
+    def recv_handle(connection):
+        received.append(handover_recv(connection))
+        return received[-1]
+
+    handover_recv = handover.recv_handle
+    monkeypatch.setattr(handover, "recv_handle", recv_handle)
+    samples = np.linspace(-1, 1, 5000, dtype=np.float32)
+    np.testing.assert_array_equal(_through(Decoded("a.wav", samples=samples)).samples, samples)
+    assert len(received) == 1  # one descriptor, and the song was not pickled with its samples
+
+
+def test_writes_and_reads_in_pieces_still_give_the_whole_song(monkeypatch):
+    if not handover.MEMORY_FILES:
+        pytest.skip("no memfd_create here")
+    write, preadv = os.write, os.preadv
+    monkeypatch.setattr(os, "write", lambda fd, data: write(fd, data[:1000]))
+    monkeypatch.setattr(os, "preadv", lambda fd, buffers, at: preadv(fd, [buffers[0][:999]], at))
+    samples = np.arange(10_000, dtype=np.float32)
+    np.testing.assert_array_equal(_through(Decoded("a.wav", samples=samples)).samples, samples)
+
+
+def test_without_memory_files_the_song_is_pickled(monkeypatch):
+    def refuse(*args):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(os, "memfd_create", refuse, raising=False)
+    samples = np.ones(70_000, np.float32)
+    np.testing.assert_array_equal(_through(Decoded("a.wav", samples=samples)).samples, samples)
+
+
+def test_a_song_whose_memory_file_never_comes_is_an_error(monkeypatch):
+    monkeypatch.setattr(handover, "HANDLE_WAIT_S", 0.1)
+    ours, theirs = multiprocessing.Pipe()
+    theirs.send(handover._InMemoryFile(Decoded("a.wav"), 10))  # alive, but no descriptor
+    with pytest.raises(OSError, match="no memory file came"):
+        handover.receive(ours)
+
+
 def test_a_worker_gone_before_its_samples_is_an_end_of_file():
     if not handover.MEMORY_FILES:
         pytest.skip("no memfd_create here")

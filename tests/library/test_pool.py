@@ -11,7 +11,9 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
+from emotrack.library import handover
 from emotrack.library.decode import Task
 from emotrack.library.pool import DecodePool
 from emotrack.models.audio import SAMPLE_RATE, load_audio
@@ -87,3 +89,20 @@ def _kill_worker_on(pool: DecodePool, fifo) -> None:
                 os.kill(worker.process.pid, signal.SIGKILL)
                 return
         time.sleep(0.02)
+
+
+def test_a_song_that_cannot_be_taken_from_its_worker_fails_alone(tmp_path, monkeypatch):
+    if not handover.MEMORY_FILES:
+        pytest.skip("no memfd_create here: songs are pickled")
+
+    def refused(connection):  # as when this process is out of descriptors
+        raise RuntimeError("received 0 items of ancdata")
+
+    monkeypatch.setattr(handover, "recv_handle", refused)  # this process only, not the workers
+    songs = [write_song(tmp_path / f"{i}.wav", 6.0) for i in range(3)]
+    with DecodePool(2) as pool:
+        results = list(pool.run([Task(str(p)) for p in songs]))
+    assert sorted(r.path for r in results) == sorted(map(str, songs))
+    for result in results:
+        assert "could not take the decoded song from its decoding process" in result.error
+        assert "no memory file came with the song" in result.error
