@@ -100,11 +100,15 @@ def timed(command: list[str], songs: int, seconds: float, gpu: bool) -> dict:
     gpu_sampler = GpuSampler() if gpu else None
     began = time.perf_counter()
     with cpu, gpu_sampler or _Nothing():
-        done = subprocess.run(command, capture_output=True, text=True)
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        with MemorySampler(process.pid) as memory:
+            _, stderr = process.communicate()
     wall = time.perf_counter() - began
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-        raise RuntimeError(f"{shlex.join(command)} failed ({done.returncode}):\n{tail}")
+    if process.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{shlex.join(command)} failed ({process.returncode}):\n{tail}")
     numbers = {
         "songs": songs,
         "audio_s": seconds,
@@ -112,13 +116,14 @@ def timed(command: list[str], songs: int, seconds: float, gpu: bool) -> dict:
         "songs_per_hour": 3600 * songs / wall,
         "realtime_factor": seconds / wall,
         "cpu_util_pct": cpu.mean(),
+        **memory.summary(),
     }
-    match = SCAN_RATE.search(done.stderr)
+    match = SCAN_RATE.search(stderr)
     if match:  # the scan's own rate, over its scanning phase
         numbers["scan_songs_per_hour"] = float(match.group(1).replace(",", ""))
         numbers["scan_realtime_factor"] = float(match.group(2).replace(",", ""))
     for key, pattern in (("scan_s", SCAN_SECONDS), ("model_load_s", MODEL_LOAD)):
-        match = pattern.search(done.stderr)
+        match = pattern.search(stderr)
         if match:  # where the rest of the wall time went: scanning, loading the model
             numbers[key] = float(match.group(1))
     if gpu_sampler is not None:
@@ -147,6 +152,49 @@ class CpuSampler:
 
     def mean(self) -> float | None:
         return float(np.mean(self.samples)) if self.samples else None
+
+
+class MemorySampler:
+    """Resident memory of a process and of its children (a scan's decoding workers) while
+    active, every 0.5 s."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[int, int]] = []  # (the process, its children), bytes
+
+    def __enter__(self) -> MemorySampler:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                process = psutil.Process(self.pid)
+                children = process.children(recursive=True)
+                own = process.memory_info().rss
+                theirs = sum(child.memory_info().rss for child in children)
+            except psutil.Error:  # ended, or a child ended while being read
+                continue
+            self.samples.append((own, theirs))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        """The peak of process and children together, and how much the process itself grew
+        after the first quarter of the run (its later peak minus its size then): memory
+        that grows with the library shows here."""
+        if not self.samples:
+            return {}
+        own = [sample[0] for sample in self.samples]
+        quarter = len(own) // 4
+        return {
+            "rss_peak_mb": max(a + b for a, b in self.samples) / 2**20,
+            "rss_growth_mb": (max(own[quarter:]) - own[quarter]) / 2**20,
+        }
 
 
 class GpuSampler:

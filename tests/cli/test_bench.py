@@ -46,6 +46,7 @@ def test_bench_scan_times_the_scan_file_mode_ray_and_another_command(tmp_path, c
         assert numbers["songs"] == 3 and numbers["audio_s"] == pytest.approx(24, abs=0.5)
         assert numbers["wall_s"] > 0 and numbers["songs_per_hour"] > 0
     scan = rows["scan"]["numbers"]
+    assert 50 < scan["rss_peak_mb"] < 4000 and scan["rss_growth_mb"] >= 0  # the scan's memory
     assert scan["scan_realtime_factor"] >= scan["realtime_factor"] > 0  # start not included
     assert 0 < scan["scan_s"] + scan["model_load_s"] < scan["wall_s"]
     assert "scan" in capsys.readouterr().out
