@@ -24,12 +24,13 @@ def _through(song: Decoded) -> Decoded:
     """``song`` sent from another thread (a pickled song fills the socket's buffer), received
     here."""
     ours, theirs = multiprocessing.Pipe()
-    sender = threading.Thread(target=handover.send, args=(theirs, song))
+    sender = threading.Thread(target=handover.send, args=(theirs, song), daemon=True)
     sender.start()
     try:
         return handover.receive(ours)
     finally:
-        sender.join()
+        ours.close()  # a sender still writing (the receive failed) gets an error, not a wait
+        sender.join(timeout=30)
 
 
 def test_a_song_arrives_whole_with_its_samples(mode):
