@@ -109,7 +109,7 @@ class DecodePool:
                 return self._replace(
                     worker,
                     f"{worker.task.path}: could not take the decoded song from its decoding "
-                    f"process ({one_line(exc)}); scan again to retry it",
+                    f"process ({one_line(exc)}); scan again with --retry-failed to retry it",
                 )
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             return self._replace(
