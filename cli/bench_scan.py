@@ -131,57 +131,58 @@ def timed(command: list[str], songs: int, seconds: float, gpu: bool) -> dict:
     return numbers
 
 
-class CpuSampler:
-    """The whole machine's CPU use (percent of all cores) while active."""
+class _Sampler:
+    """Takes ``sample()`` every 0.5 s in a thread while active (None: nothing this time)."""
 
-    def __enter__(self) -> CpuSampler:
-        psutil.cpu_percent()
+    def __enter__(self):
+        self.samples: list = []
         self._stop = threading.Event()
-        self.samples: list[float] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            self.samples.append(psutil.cpu_percent())
+            value = self.sample()
+            if value is not None:
+                self.samples.append(value)
+
+    def sample(self):
+        raise NotImplementedError
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class CpuSampler(_Sampler):
+    """The whole machine's CPU use (percent of all cores) while active."""
+
+    def __enter__(self) -> CpuSampler:
+        psutil.cpu_percent()  # the first call starts the count
+        return super().__enter__()
+
+    def sample(self) -> float:
+        return psutil.cpu_percent()
 
     def mean(self) -> float | None:
         return float(np.mean(self.samples)) if self.samples else None
 
 
-class MemorySampler:
+class MemorySampler(_Sampler):
     """Resident memory of a process and of its children (a scan's decoding workers) while
-    active, every 0.5 s."""
+    active: (the process, its children) in bytes."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.samples: list[tuple[int, int]] = []  # (the process, its children), bytes
 
-    def __enter__(self) -> MemorySampler:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            try:
-                process = psutil.Process(self.pid)
-                children = process.children(recursive=True)
-                own = process.memory_info().rss
-                theirs = sum(child.memory_info().rss for child in children)
-            except psutil.Error:  # ended, or a child ended while being read
-                continue
-            self.samples.append((own, theirs))
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> tuple[int, int] | None:
+        try:
+            process = psutil.Process(self.pid)
+            children = process.children(recursive=True)
+            return process.memory_info().rss, sum(c.memory_info().rss for c in children)
+        except psutil.Error:  # ended, or a child ended while being read
+            return None
 
     def summary(self) -> dict:
         """The peak of process and children together, and how much the process itself grew
